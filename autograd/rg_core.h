@@ -1,0 +1,240 @@
+/* retrograd core: tensors, the tape (arena + entries), backward, errors, RNG,
+ * the op descriptor that every op (built-in or user-defined) fills in, and
+ * gradient checking.  Included through <retrograd.h>; nothing here knows any op.
+ *
+ * Memory model
+ *   - A *persistent* tensor (parameters, carried state) is made with tape == NULL,
+ *     lives on the heap until rg_tensor_free(), and keeps its gradient across steps.
+ *   - A *step* tensor is made on a tape; its data, its gradient and the tape entry
+ *     that produced it live in the tape's arena until rg_tape_reset().  A steady
+ *     training loop therefore calls malloc only while the arena is still growing.
+ *
+ * Errors
+ *   Every function that can fail returns NULL or a negative status and records a
+ *   message naming the function and the operands ("rg_matmul: inner dimensions
+ *   differ: a [3,4], b [5,2]").  The message is kept by the tape (the first error
+ *   wins; every later op on that tape returns NULL at once) and also as the
+ *   thread's last error (rg_last_error()).  An op given a NULL input returns NULL,
+ *   so a chain of calls can be checked once at the end.  The library never prints
+ *   and never exits.
+ */
+#ifndef RG_CORE_H
+#define RG_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RG_MAX_RANK 4
+#define RG_MAX_OUT 4
+
+typedef enum rg_dtype {
+    RG_F32 = 0,
+    RG_F64 = 1,
+    RG_I32 = 2 /* indices: embedding ids, class targets; never differentiable */
+} rg_dtype;
+
+enum {
+    RG_REQUIRES_GRAD = 1u << 0,
+    RG_PERSISTENT = 1u << 1, /* heap-owned, outlives tape resets */
+    RG_VIEW = 1u << 2        /* data borrowed from another tensor */
+};
+
+/* Dense, contiguous, row-major.  Fields are public for reading; change them only
+ * through the functions below. */
+typedef struct rg_tensor {
+    rg_dtype dtype;
+    int rank;                    /* 0..RG_MAX_RANK */
+    int64_t shape[RG_MAX_RANK];  /* unused trailing dims are 1 */
+    int64_t numel;
+    void *data;
+    void *grad;                  /* same dtype and numel as data; NULL until needed */
+    uint32_t flags;
+    int32_t node;                /* index of the tape entry that produced it, -1 for a leaf */
+    uint32_t gen;                /* tape generation it was made in (step tensors) */
+} rg_tensor;
+
+typedef struct rg_tape rg_tape;
+typedef struct rg_entry rg_entry;
+
+/* Small per-call attributes of an op (axis, exponent, clamp bounds, slice ...),
+ * copied into the entry. */
+typedef struct rg_attr {
+    double f[4];
+    int64_t i[8];
+} rg_attr;
+
+/* One row of the op table.  forward computes e->out[] from e->in[]; backward adds
+ * (+=) into the gradients of the inputs, obtained with rg_grad(), from the output
+ * gradients e->out[k]->grad (NULL when that output received no gradient).
+ * shape checks the inputs and fills e->out[k]->dtype/rank/shape, or returns -1
+ * after rg_op_error(). */
+typedef struct rg_op {
+    const char *name;
+    int n_in;   /* number of inputs, or -1 for "one or more" */
+    int n_out;  /* 1..RG_MAX_OUT */
+    int (*shape)(rg_tape *tp, rg_entry *e);
+    void (*forward)(rg_tape *tp, rg_entry *e);
+    void (*backward)(rg_tape *tp, rg_entry *e); /* NULL: differentiating it is an error */
+} rg_op;
+
+struct rg_entry {
+    const rg_op *op;
+    int n_in, n_out;
+    rg_tensor **in;              /* arena array of n_in pointers */
+    rg_tensor *out[RG_MAX_OUT];
+    rg_attr attr;
+    void *saved;                 /* whatever forward keeps for backward (arena) */
+};
+
+/* ---- errors -------------------------------------------------------------- */
+const char *rg_last_error(void);          /* thread's last message, "" if none */
+void rg_clear_error(void);
+
+/* ---- the tape ------------------------------------------------------------ */
+rg_tape *rg_tape_new(void);
+void rg_tape_free(rg_tape *tp);
+/* Drops every entry and step tensor at once; keeps the arena's memory for reuse
+ * and clears the tape's error. */
+void rg_tape_reset(rg_tape *tp);
+const char *rg_tape_error(const rg_tape *tp);   /* NULL when the tape is fine */
+size_t rg_tape_entries(const rg_tape *tp);
+size_t rg_tape_arena_bytes(const rg_tape *tp);  /* bytes handed out since reset */
+size_t rg_tape_arena_capacity(const rg_tape *tp);
+bool rg_tape_grad_enabled(const rg_tape *tp);
+bool rg_tape_set_grad_enabled(rg_tape *tp, bool on);  /* returns previous */
+void rg_tape_set_anomaly(rg_tape *tp, bool on);
+void rg_tape_set_training(rg_tape *tp, bool on);      /* dropout: identity when off */
+bool rg_tape_training(const rg_tape *tp);
+/* 64-byte aligned scratch from the arena, valid until reset (NULL + error on failure). */
+void *rg_tape_alloc(rg_tape *tp, size_t bytes);
+
+/* ---- tensors ------------------------------------------------------------- */
+size_t rg_dtype_size(rg_dtype dt);
+const char *rg_dtype_name(rg_dtype dt);
+/* tape == NULL: persistent (free with rg_tensor_free); else a step tensor. */
+rg_tensor *rg_tensor_new(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape);
+rg_tensor *rg_zeros(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape);
+rg_tensor *rg_ones(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape);
+rg_tensor *rg_full(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape, double v);
+/* data: numel values of type double (converted to dt). */
+rg_tensor *rg_from_doubles(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape,
+                           const double *data);
+/* data: numel values already in dt's representation (float, double or int32_t). */
+rg_tensor *rg_from_data(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape,
+                        const void *data);
+rg_tensor *rg_scalar(rg_tape *tp, rg_dtype dt, double v);
+void rg_tensor_free(rg_tensor *t);        /* persistent tensors only; NULL is fine */
+/* A persistent copy of t's values (no history). */
+rg_tensor *rg_tensor_clone(const rg_tensor *t);
+/* Copies src's values into dst (same numel, float dtypes converted); -1 on mismatch. */
+int rg_tensor_copy(rg_tensor *dst, const rg_tensor *src);
+void rg_set_requires_grad(rg_tensor *t, bool on);
+bool rg_requires_grad(const rg_tensor *t);
+double rg_get(const rg_tensor *t, int64_t flat_index);        /* value as double */
+void rg_set(rg_tensor *t, int64_t flat_index, double v);
+double rg_grad_get(const rg_tensor *t, int64_t flat_index);   /* 0 when no grad */
+void rg_zero_grad(rg_tensor *t);
+/* "[3,4]" into buf (at least 64 bytes); returns buf. */
+char *rg_shape_str(const rg_tensor *t, char *buf, size_t n);
+bool rg_same_shape(const rg_tensor *a, const rg_tensor *b);
+/* Prints "name [shape] dtype = values" with %.12g to f. */
+void rg_tensor_print(FILE *f, const char *name, const rg_tensor *t);
+
+/* Convenience: rg_zeros(tp, RG_F64, RG_DIMS(3, 4)) */
+#define RG_DIMS(...) \
+    (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}
+
+/* ---- random numbers: xoshiro256** seeded by splitmix64; same on every machine */
+typedef struct rg_rng {
+    uint64_t s[4];
+} rg_rng;
+void rg_rng_seed(rg_rng *r, uint64_t seed);
+uint64_t rg_rng_next(rg_rng *r);
+double rg_rng_uniform(rg_rng *r);            /* [0, 1) with 53 random bits */
+double rg_rng_normal(rg_rng *r);             /* Box-Muller, standard normal */
+int64_t rg_rng_below(rg_rng *r, int64_t n);  /* uniform integer in [0, n) */
+rg_tensor *rg_uniform(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape,
+                      double lo, double hi, rg_rng *r);
+rg_tensor *rg_normal(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape,
+                     double mean, double std, rg_rng *r);
+
+/* ---- applying ops -------------------------------------------------------- */
+/* Runs op on n_in inputs: checks them, allocates the outputs on the tape,
+ * computes forward and, when grad mode is on and an input requires a gradient,
+ * records an entry.  Returns the first output (NULL on error).  This is how
+ * built-in ops and user ops alike are run. */
+rg_tensor *rg_apply(rg_tape *tp, const rg_op *op, int n_in, rg_tensor *const *in,
+                    const rg_attr *attr);
+/* Same, all outputs into out[0..op->n_out-1]; returns 0 or -1. */
+int rg_apply_multi(rg_tape *tp, const rg_op *op, int n_in, rg_tensor *const *in,
+                   const rg_attr *attr, rg_tensor **out);
+/* Records a formatted error against op (for shape rules); returns -1. */
+int rg_op_error(rg_tape *tp, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* The gradient buffer of t, allocated and zeroed on first use (arena for step
+ * tensors); NULL when t does not require a gradient.  For backward functions. */
+void *rg_grad(rg_tape *tp, rg_tensor *t);
+
+/* Op registry by name (uthash).  Built-in ops are registered on first use of
+ * the registry; a user may register their own. */
+int rg_op_register(const rg_op *op);               /* -1 when the name is taken */
+const rg_op *rg_op_find(const char *name);
+/* Calls fn for every registered op, in name order. */
+void rg_op_foreach(void (*fn)(const rg_op *op, void *user), void *user);
+/* Filled by ops/ at start-up; the core calls it once. */
+void rg_ops_register_builtin(void);
+
+/* ---- backward ------------------------------------------------------------ */
+/* Reverse sweep from a scalar loss (its gradient seeded with 1).  Gradients of
+ * every tensor that requires one accumulate (+=).  0 or -1. */
+int rg_backward(rg_tape *tp, rg_tensor *loss);
+/* Same from any tensor, with a seed gradient of the same shape. */
+int rg_backward_seed(rg_tape *tp, rg_tensor *t, const rg_tensor *seed);
+/* A step tensor sharing t's values, cut from its history. */
+rg_tensor *rg_detach(rg_tape *tp, rg_tensor *t);
+
+/* ---- gradient checking (float64 central differences) --------------------- */
+/* Builds a scalar from inputs on tape tp. */
+typedef rg_tensor *(*rg_gradcheck_fn)(rg_tape *tp, rg_tensor *const *inputs, int n,
+                                      void *user);
+typedef struct rg_gradcheck_opts {
+    double eps;       /* step, default 1e-6 */
+    double atol;      /* default 1e-5 */
+    double rtol;      /* default 1e-3 */
+    double rel_floor; /* rel error = |a-n| / max(|a|,|n|,rel_floor); default 1e-2 */
+    FILE *report;     /* when set, a readable report is printed there */
+    const char *label;
+} rg_gradcheck_opts;
+typedef struct rg_gradcheck_result {
+    double max_abs_err;
+    double max_rel_err;
+    int worst_input;       /* input of the element with the largest rel error */
+    int64_t worst_index;   /* flat index of that element */
+    double worst_analytic, worst_numeric;
+    int64_t n_checked;
+    bool pass;             /* every element: |a-n| <= atol + rtol*|n| */
+} rg_gradcheck_result;
+void rg_gradcheck_defaults(rg_gradcheck_opts *o);
+/* inputs: persistent float64 tensors; those that require a gradient are checked
+ * element by element.  Returns 0 when it ran (see res->pass), -1 on error. */
+int rg_gradcheck(rg_gradcheck_fn fn, int n, rg_tensor *const *inputs, void *user,
+                 const rg_gradcheck_opts *opts, rg_gradcheck_result *res);
+
+/* ---- threads and BLAS ------------------------------------------------------ */
+void rg_set_threads(int n);
+int rg_get_threads(void);
+const char *rg_blas_name(void);   /* "openblas" or "builtin" */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

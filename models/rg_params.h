@@ -1,0 +1,30 @@
+/* The parameter registry: persistent tensors that require gradients, keyed by
+ * PyTorch-style names ("rnn.weight_ih_l0"), kept in insertion order (uthash for
+ * lookup).  The registry owns its tensors. */
+#ifndef RG_PARAMS_H
+#define RG_PARAMS_H
+#include "rg_core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rg_params rg_params;
+
+rg_params *rg_params_new(void);
+void rg_params_free(rg_params *P);     /* frees every tensor too; NULL is fine */
+/* A new persistent zero tensor that requires a gradient; NULL (and an error
+ * message) when the name is taken or the shape is invalid. */
+rg_tensor *rg_params_add(rg_params *P, const char *name, rg_dtype dt, int rank,
+                         const int64_t *shape);
+rg_tensor *rg_params_get(const rg_params *P, const char *name); /* NULL if absent */
+int rg_params_count(const rg_params *P);
+/* i-th tensor in insertion order; *name (when non-NULL) gets its name. */
+rg_tensor *rg_params_at(const rg_params *P, int i, const char **name);
+void rg_params_zero_grad(rg_params *P);
+int64_t rg_params_numel(const rg_params *P);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

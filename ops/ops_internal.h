@@ -1,0 +1,44 @@
+/* Shared by the files of ops/: each file exports its rows of the op table,
+ * and a few helpers for broadcasting and dtype dispatch.  Not public. */
+#ifndef RG_OPS_INTERNAL_H
+#define RG_OPS_INTERNAL_H
+
+#include "rg_core.h"
+#include "rg_ops.h"
+
+/* Each ops/ file lists its rows; ops/registry.c registers them all. */
+extern const rg_op *const rg_rows_elementwise[];
+extern const int rg_rows_elementwise_n;
+extern const rg_op *const rg_rows_reduce[];
+extern const int rg_rows_reduce_n;
+extern const rg_op *const rg_rows_shape[];
+extern const int rg_rows_shape_n;
+extern const rg_op *const rg_rows_nn[];
+extern const int rg_rows_nn_n;
+extern const rg_op *const rg_rows_matmul[];
+extern const int rg_rows_matmul_n;
+extern const rg_op *const rg_rows_fused[];
+extern const int rg_rows_fused_n;
+
+/* Normalises a possibly negative axis for a tensor of rank r; -1 when out of range. */
+static inline int rg_axis_norm(int axis, int r) {
+    if (axis < 0) axis += r;
+    return (axis < 0 || axis >= (r > 0 ? r : 1)) ? -1 : axis;
+}
+
+/* C = alpha * op(A) op(B) + beta * C, row-major; op = transpose when t* is true.
+ * OpenBLAS through CBLAS when built with it, else the built-in kernel. */
+void rg_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                 float *C, int64_t ldc);
+void rg_gemm_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                 const double *A, int64_t lda, const double *B, int64_t ldb, double beta,
+                 double *C, int64_t ldc);
+/* The built-in kernel alone (benchmarks compare it with CBLAS). */
+void rg_gemm_builtin_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *A, int64_t lda, const float *B, int64_t ldb,
+                         float beta, float *C, int64_t ldc);
+void rg_gemm_builtin_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                         const double *A, int64_t lda, const double *B, int64_t ldb,
+                         double beta, double *C, int64_t ldc);
+#endif
