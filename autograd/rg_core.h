@@ -95,6 +95,12 @@ struct rg_entry {
 /* ---- errors -------------------------------------------------------------- */
 const char *rg_last_error(void);          /* thread's last message, "" if none */
 void rg_clear_error(void);
+/* Sets the thread's last error (for library code outside a tape: files, models). */
+void rg_set_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
 
 /* ---- the tape ------------------------------------------------------------ */
 rg_tape *rg_tape_new(void);
