@@ -1,0 +1,134 @@
+/* The parameter registry: named persistent tensors in insertion order, with a
+ * uthash index by name.  The registry owns the tensors and the name strings. */
+#include "rg_params.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+typedef struct rg_param_slot {
+    char *name;
+    rg_tensor *t;
+    int index;         /* position in insertion order */
+    UT_hash_handle hh;
+} rg_param_slot;
+
+struct rg_params {
+    rg_param_slot *by_name;  /* uthash head */
+    rg_param_slot **order;   /* insertion order */
+    int n, cap;
+    int64_t numel;
+};
+
+rg_params *rg_params_new(void)
+{
+    rg_params *P = calloc(1, sizeof *P);
+    if (!P)
+        rg_set_error("rg_params_new: out of memory");
+    return P;
+}
+
+void rg_params_free(rg_params *P)
+{
+    if (!P)
+        return;
+    HASH_CLEAR(hh, P->by_name);
+    for (int i = 0; i < P->n; i++) {
+        rg_tensor_free(P->order[i]->t);
+        free(P->order[i]->name);
+        free(P->order[i]);
+    }
+    free(P->order);
+    free(P);
+}
+
+rg_tensor *rg_params_add(rg_params *P, const char *name, rg_dtype dt, int rank,
+                         const int64_t *shape)
+{
+    if (!P || !name || !*name) {
+        rg_set_error("rg_params_add: %s", !P ? "registry is NULL" : "empty name");
+        return NULL;
+    }
+    if (dt != RG_F32 && dt != RG_F64) {
+        rg_set_error("rg_params_add: parameter '%s' must be f32 or f64, got %s", name,
+                     rg_dtype_name(dt));
+        return NULL;
+    }
+    rg_param_slot *found = NULL;
+    HASH_FIND_STR(P->by_name, name, found);
+    if (found) {
+        rg_set_error("rg_params_add: the name '%s' is already taken", name);
+        return NULL;
+    }
+    if (P->n == P->cap) {
+        int cap = P->cap ? 2 * P->cap : 16;
+        rg_param_slot **order = realloc(P->order, (size_t)cap * sizeof *order);
+        if (!order) {
+            rg_set_error("rg_params_add: out of memory");
+            return NULL;
+        }
+        P->order = order;
+        P->cap = cap;
+    }
+    rg_tensor *t = rg_zeros(NULL, dt, rank, shape); /* checks rank and shape */
+    if (!t)
+        return NULL;
+    rg_param_slot *s = calloc(1, sizeof *s);
+    size_t len = strlen(name);
+    char *copy = malloc(len + 1);
+    if (!s || !copy) {
+        free(s);
+        free(copy);
+        rg_tensor_free(t);
+        rg_set_error("rg_params_add: out of memory");
+        return NULL;
+    }
+    memcpy(copy, name, len + 1);
+    rg_set_requires_grad(t, true);
+    s->name = copy;
+    s->t = t;
+    s->index = P->n;
+    HASH_ADD_KEYPTR(hh, P->by_name, s->name, len, s);
+    P->order[P->n++] = s;
+    P->numel += t->numel;
+    return t;
+}
+
+rg_tensor *rg_params_get(const rg_params *P, const char *name)
+{
+    if (!P || !name)
+        return NULL;
+    rg_param_slot *s = NULL;
+    HASH_FIND_STR(P->by_name, name, s);
+    return s ? s->t : NULL;
+}
+
+int rg_params_count(const rg_params *P)
+{
+    return P ? P->n : 0;
+}
+
+rg_tensor *rg_params_at(const rg_params *P, int i, const char **name)
+{
+    if (!P || i < 0 || i >= P->n) {
+        if (name)
+            *name = NULL;
+        return NULL;
+    }
+    if (name)
+        *name = P->order[i]->name;
+    return P->order[i]->t;
+}
+
+void rg_params_zero_grad(rg_params *P)
+{
+    if (!P)
+        return;
+    for (int i = 0; i < P->n; i++)
+        rg_zero_grad(P->order[i]->t);
+}
+
+int64_t rg_params_numel(const rg_params *P)
+{
+    return P ? P->numel : 0;
+}
