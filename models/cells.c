@@ -1,0 +1,221 @@
+/* Recurrent cells as plain graphs of public ops: the cell interface's helpers
+ * and the four built-in cells (RNN tanh/relu, LSTM, GRU) with PyTorch's
+ * equations, gate order and parameter names. */
+#include "rg_layers.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- helpers of the cell interface ----------------------------------------- */
+
+rg_tensor *rg_cell_param(rg_cell *c, rg_params *P, const char *prefix, const char *base,
+                         const char *suffix, int rank, const int64_t *shape, rg_rng *rng)
+{
+    if (!c || !P || !base) {
+        rg_set_error("rg_cell_param: NULL argument");
+        return NULL;
+    }
+    if (c->n_param >= RG_CELL_MAX_PARAMS) {
+        rg_set_error("rg_cell_param: a cell has at most %d parameters ('%s')",
+                     RG_CELL_MAX_PARAMS, base);
+        return NULL;
+    }
+    char name[256];
+    int n = snprintf(name, sizeof name, "%s%s%s%s", prefix && *prefix ? prefix : "",
+                     prefix && *prefix ? "." : "", base, suffix ? suffix : "");
+    if (n < 0 || (size_t)n >= sizeof name) {
+        rg_set_error("rg_cell_param: name too long ('%s')", base);
+        return NULL;
+    }
+    rg_tensor *t = rg_params_add(P, name, c->dtype, rank, shape);
+    if (!t)
+        return NULL;
+    if (rng) {
+        double k = 1.0 / sqrt((double)c->H);
+        for (int64_t i = 0; i < t->numel; i++)
+            rg_set(t, i, -k + 2.0 * k * rg_rng_uniform(rng));
+    }
+    c->param[c->n_param++] = t;
+    return t;
+}
+
+int rg_cell_add_standard(rg_cell *c, rg_params *P, const char *prefix, const char *suffix,
+                         int G, rg_rng *rng)
+{
+    int64_t GH = (int64_t)G * c->H;
+    /* PyTorch's parameter order, which is also the order its init draws in */
+    if (!rg_cell_param(c, P, prefix, "weight_ih", suffix, RG_DIMS(GH, c->I), rng) ||
+        !rg_cell_param(c, P, prefix, "weight_hh", suffix, RG_DIMS(GH, c->H), rng) ||
+        !rg_cell_param(c, P, prefix, "bias_ih", suffix, RG_DIMS(GH), rng) ||
+        !rg_cell_param(c, P, prefix, "bias_hh", suffix, RG_DIMS(GH), rng))
+        return -1;
+    return 0;
+}
+
+rg_tensor *rg_cell_project_standard(rg_tape *tp, const rg_cell *c, rg_tensor *x)
+{
+    return rg_linear(tp, x, c->param[0], c->param[2]);
+}
+
+int rg_cell_init(rg_cell *c, const rg_cell_type *type, rg_params *P, const char *prefix,
+                 const char *suffix, int64_t I, int64_t H, rg_dtype dt, rg_rng *rng)
+{
+    if (!c || !type || !P || !type->init || !type->step) {
+        rg_set_error("rg_cell_init: NULL cell, type, registry, init or step");
+        return -1;
+    }
+    if (I < 1 || H < 1 || (dt != RG_F32 && dt != RG_F64) || type->n_state < 1 ||
+        type->n_state > RG_CELL_MAX_STATE) {
+        rg_set_error("rg_cell_init: bad sizes for cell '%s' (I %lld, H %lld, %d states, %s)",
+                     type->name ? type->name : "?", (long long)I, (long long)H, type->n_state,
+                     rg_dtype_name(dt));
+        return -1;
+    }
+    memset(c, 0, sizeof *c);
+    c->type = type;
+    c->I = I;
+    c->H = H;
+    c->dtype = dt;
+    return type->init(c, P, prefix, suffix, rng);
+}
+
+int rg_cell_initial_state(rg_tape *tp, const rg_cell *c, int64_t B, rg_tensor **state)
+{
+    if (c->type->init_state)
+        return c->type->init_state(tp, c, B, state);
+    for (int k = 0; k < c->type->n_state; k++) {
+        state[k] = rg_zeros(tp, c->dtype, RG_DIMS(B, c->H));
+        if (!state[k])
+            return -1;
+    }
+    return 0;
+}
+
+int rg_cell_step(rg_tape *tp, const rg_cell *c, rg_tensor *x, rg_tensor *const *state_in,
+                 rg_tensor **state_out)
+{
+    if (!c || !x || !state_out)
+        return -1;
+    rg_tensor *init[RG_CELL_MAX_STATE];
+    if (!state_in) {
+        if (rg_cell_initial_state(tp, c, x->shape[0], init) != 0)
+            return -1;
+        state_in = init;
+    }
+    rg_tensor *in = c->type->project ? c->type->project(tp, c, x) : x;
+    if (!in)
+        return -1;
+    return c->type->step(tp, c, in, state_in, state_out);
+}
+
+/* ---- RNN: h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh) ---------------------- */
+
+static int rnn_init(rg_cell *c, rg_params *P, const char *prefix, const char *suffix,
+                    rg_rng *rng)
+{
+    return rg_cell_add_standard(c, P, prefix, suffix, 1, rng);
+}
+
+/* xp [B,H] = x W_ih^T + b_ih (projected); state h [B,H] */
+static int rnn_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor *const *in,
+                    rg_tensor **out, bool relu)
+{
+    rg_tensor *pre = rg_add(tp, xp, rg_linear(tp, in[0], c->param[1], c->param[3]));
+    out[0] = relu ? rg_relu(tp, pre) : rg_tanh(tp, pre);
+    return out[0] ? 0 : -1;
+}
+
+static int rnn_tanh_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor *const *in,
+                         rg_tensor **out)
+{
+    return rnn_step(tp, c, xp, in, out, false);
+}
+
+static int rnn_relu_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor *const *in,
+                         rg_tensor **out)
+{
+    return rnn_step(tp, c, xp, in, out, true);
+}
+
+const rg_cell_type rg_cell_rnn_tanh = {
+    .name = "rnn_tanh", .n_state = 1, .init = rnn_init,
+    .project = rg_cell_project_standard, .step = rnn_tanh_step};
+const rg_cell_type rg_cell_rnn_relu = {
+    .name = "rnn_relu", .n_state = 1, .init = rnn_init,
+    .project = rg_cell_project_standard, .step = rnn_relu_step};
+
+/* ---- LSTM, gates i,f,g,o ----------------------------------------------------
+ * [i f g o] = x W_ih^T + b_ih + h W_hh^T + b_hh    [B,4H]
+ * c' = sigmoid(f) * c + sigmoid(i) * tanh(g);  h' = sigmoid(o) * tanh(c') */
+
+static int lstm_init(rg_cell *c, rg_params *P, const char *prefix, const char *suffix,
+                     rg_rng *rng)
+{
+    return rg_cell_add_standard(c, P, prefix, suffix, 4, rng);
+}
+
+static int lstm_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor *const *in,
+                     rg_tensor **out)
+{
+    rg_tensor *gates = rg_add(tp, xp, rg_linear(tp, in[0], c->param[1], c->param[3]));
+    rg_tensor *g4[4];
+    if (!gates || rg_split(tp, gates, 1, 4, g4) != 0)
+        return -1;
+    rg_tensor *i = rg_sigmoid(tp, g4[0]);
+    rg_tensor *f = rg_sigmoid(tp, g4[1]);
+    rg_tensor *g = rg_tanh(tp, g4[2]);
+    rg_tensor *o = rg_sigmoid(tp, g4[3]);
+    rg_tensor *c1 = rg_add(tp, rg_mul(tp, f, in[1]), rg_mul(tp, i, g));
+    out[1] = c1;
+    out[0] = rg_mul(tp, o, rg_tanh(tp, c1));
+    return out[0] ? 0 : -1;
+}
+
+const rg_cell_type rg_cell_lstm = {
+    .name = "lstm", .n_state = 2, .init = lstm_init,
+    .project = rg_cell_project_standard, .step = lstm_step};
+
+/* ---- GRU, gates r,z,n --------------------------------------------------------
+ * r = sigmoid(x_r + h_r), z = sigmoid(x_z + h_z), n = tanh(x_n + r * h_n) where
+ * x_* = rows of x W_ih^T + b_ih and h_* = rows of h W_hh^T + b_hh (so r scales
+ * W_hn h + b_hn, as in PyTorch);  h' = (1 - z) * n + z * h = n + z * (h - n). */
+
+static int gru_init(rg_cell *c, rg_params *P, const char *prefix, const char *suffix,
+                    rg_rng *rng)
+{
+    return rg_cell_add_standard(c, P, prefix, suffix, 3, rng);
+}
+
+static int gru_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor *const *in,
+                    rg_tensor **out)
+{
+    rg_tensor *hp = rg_linear(tp, in[0], c->param[1], c->param[3]);
+    rg_tensor *x3[3], *h3[3];
+    if (!xp || !hp || rg_split(tp, xp, 1, 3, x3) != 0 || rg_split(tp, hp, 1, 3, h3) != 0)
+        return -1;
+    rg_tensor *r = rg_sigmoid(tp, rg_add(tp, x3[0], h3[0]));
+    rg_tensor *z = rg_sigmoid(tp, rg_add(tp, x3[1], h3[1]));
+    rg_tensor *n = rg_tanh(tp, rg_add(tp, x3[2], rg_mul(tp, r, h3[2])));
+    out[0] = rg_add(tp, n, rg_mul(tp, z, rg_sub(tp, in[0], n)));
+    return out[0] ? 0 : -1;
+}
+
+const rg_cell_type rg_cell_gru = {
+    .name = "gru", .n_state = 1, .init = gru_init,
+    .project = rg_cell_project_standard, .step = gru_step};
+
+const rg_cell_type *rg_cell_type_find(const char *name)
+{
+    if (!name)
+        return NULL;
+    if (!strcmp(name, "lstm"))
+        return &rg_cell_lstm;
+    if (!strcmp(name, "gru"))
+        return &rg_cell_gru;
+    if (!strcmp(name, "rnn_tanh") || !strcmp(name, "rnn"))
+        return &rg_cell_rnn_tanh;
+    if (!strcmp(name, "rnn_relu"))
+        return &rg_cell_rnn_relu;
+    return NULL;
+}

@@ -1,0 +1,228 @@
+/* Sequence layers: any rg_cell_type unrolled over time by a C loop, stacked in
+ * layers, run in both directions, over batches of sequences of different
+ * lengths.  Only public ops: the tape sees each step's ops like any others. */
+#include "rg_layers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+rg_seq *rg_seq_new(rg_params *P, const char *prefix, const rg_seq_config *cfg, rg_rng *rng)
+{
+    if (!P || !cfg || !cfg->cell) {
+        rg_set_error("rg_seq_new: NULL registry, config or cell type");
+        return NULL;
+    }
+    if (cfg->num_layers < 1 || cfg->input_size < 1 || cfg->hidden_size < 1 ||
+        cfg->dropout < 0 || cfg->dropout >= 1) {
+        rg_set_error("rg_seq_new: bad config (layers %d, input %lld, hidden %lld, dropout %g)",
+                     cfg->num_layers, (long long)cfg->input_size, (long long)cfg->hidden_size,
+                     cfg->dropout);
+        return NULL;
+    }
+    rg_seq *s = calloc(1, sizeof *s);
+    int L = cfg->num_layers, D = cfg->bidirectional ? 2 : 1;
+    if (s)
+        s->cells = calloc((size_t)(L * D), sizeof *s->cells);
+    if (!s || !s->cells) {
+        free(s);
+        rg_set_error("rg_seq_new: out of memory");
+        return NULL;
+    }
+    s->cfg = *cfg;
+    s->L = L;
+    s->D = D;
+    for (int k = 0; k < L; k++) {
+        for (int d = 0; d < D; d++) {
+            char suffix[32];
+            snprintf(suffix, sizeof suffix, "_l%d%s", k, d ? "_reverse" : "");
+            int64_t in = k == 0 ? cfg->input_size : D * cfg->hidden_size;
+            if (rg_cell_init(&s->cells[k * D + d], cfg->cell, P, prefix, suffix, in,
+                             cfg->hidden_size, cfg->dtype, rng) != 0) {
+                rg_seq_free(s);
+                return NULL;
+            }
+        }
+    }
+    return s;
+}
+
+void rg_seq_free(rg_seq *s)
+{
+    if (!s)
+        return;
+    free(s->cells);
+    free(s);
+}
+
+/* Per-step masks for variable lengths: m[t] [B,1] is 1 where t < length, inv[t]
+ * = 1 - m[t]; both NULL at steps where every sequence is still running (no
+ * blending there).  Constants on the tape, no gradient. */
+static int build_masks(rg_tape *tp, rg_dtype dt, int64_t T, int64_t B, const int32_t *lengths,
+                       rg_tensor **m, rg_tensor **inv)
+{
+    double *buf = rg_tape_alloc(tp, (size_t)(2 * B) * sizeof *buf);
+    if (!buf)
+        return -1;
+    for (int64_t t = 0; t < T; t++) {
+        bool all = true;
+        for (int64_t b = 0; b < B; b++) {
+            buf[b] = t < lengths[b] ? 1.0 : 0.0;
+            buf[B + b] = 1.0 - buf[b];
+            all = all && t < lengths[b];
+        }
+        m[t] = inv[t] = NULL;
+        if (all)
+            continue;
+        m[t] = rg_from_doubles(tp, dt, RG_DIMS(B, 1), buf);
+        inv[t] = rg_from_doubles(tp, dt, RG_DIMS(B, 1), buf + B);
+        if (!m[t] || !inv[t])
+            return -1;
+    }
+    return 0;
+}
+
+/* Runs one direction of one layer over the projected inputs xp [T*B,Pw].
+ * state[] holds the initial state on entry and the final state on exit;
+ * outs[t] gets the output [B,H] of time t. */
+static int run_direction(rg_tape *tp, const rg_cell *c, rg_tensor *xp, int64_t T, int64_t B,
+                         bool reverse, rg_tensor **m, rg_tensor **inv, rg_tensor **state,
+                         rg_tensor **outs)
+{
+    int ns = c->type->n_state;
+    for (int64_t s = 0; s < T; s++) {
+        int64_t t = reverse ? T - 1 - s : s;
+        rg_tensor *next[RG_CELL_MAX_STATE] = {0};
+        rg_tensor *xt = rg_slice(tp, xp, 0, t * B, B);
+        if (!xt || c->type->step(tp, c, xt, state, next) != 0)
+            return -1;
+        for (int j = 0; j < ns; j++)
+            if (!next[j])
+                return -1;
+        if (m && m[t]) {
+            /* finished sequences keep their state and output zeros; with 0/1
+             * masks both are exact, so padding leaks into nothing */
+            outs[t] = rg_mul(tp, m[t], next[0]);
+            for (int j = 0; j < ns; j++)
+                state[j] = rg_add(tp, rg_mul(tp, m[t], next[j]), rg_mul(tp, inv[t], state[j]));
+        } else {
+            outs[t] = next[0];
+            for (int j = 0; j < ns; j++)
+                state[j] = next[j];
+        }
+        if (!outs[t])
+            return -1;
+    }
+    for (int j = 0; j < ns; j++)
+        if (!state[j])
+            return -1;
+    return 0;
+}
+
+static int check_inputs(rg_tape *tp, const rg_seq *s, rg_tensor *x, const int32_t *lengths,
+                        rg_tensor *const *init)
+{
+    char b1[64];
+    const rg_seq_config *cfg = &s->cfg;
+    if (x->rank != 3 || x->dtype != cfg->dtype || x->shape[2] != cfg->input_size)
+        return rg_op_error(tp, "rg_seq_forward: x %s %s, the layer expects [T,B,%lld] %s",
+                           rg_shape_str(x, b1, sizeof b1), rg_dtype_name(x->dtype),
+                           (long long)cfg->input_size, rg_dtype_name(cfg->dtype));
+    int64_t T = x->shape[0], B = x->shape[1];
+    if (T < 1 || B < 1)
+        return rg_op_error(tp, "rg_seq_forward: empty input x %s",
+                           rg_shape_str(x, b1, sizeof b1));
+    if (lengths)
+        for (int64_t b = 0; b < B; b++)
+            if (lengths[b] < 0 || lengths[b] > T)
+                return rg_op_error(tp, "rg_seq_forward: lengths[%lld] = %d is outside [0,%lld]",
+                                   (long long)b, (int)lengths[b], (long long)T);
+    if (init)
+        for (int j = 0; j < cfg->cell->n_state; j++) {
+            rg_tensor *h = init[j];
+            if (h && (h->rank != 3 || h->shape[0] != s->L * s->D || h->shape[1] != B ||
+                      h->shape[2] != cfg->hidden_size || h->dtype != cfg->dtype))
+                return rg_op_error(tp, "rg_seq_forward: initial state %d is %s %s, expected "
+                                   "[%d,%lld,%lld] %s", j, rg_shape_str(h, b1, sizeof b1),
+                                   rg_dtype_name(h->dtype), s->L * s->D, (long long)B,
+                                   (long long)cfg->hidden_size, rg_dtype_name(cfg->dtype));
+        }
+    return 0;
+}
+
+rg_tensor *rg_seq_forward(rg_tape *tp, const rg_seq *s, rg_tensor *x, const int32_t *lengths,
+                          rg_tensor *const *init, rg_tensor **final, rg_rng *dropout_rng)
+{
+    if (!s || !x)
+        return NULL;
+    int ns = s->cfg.cell->n_state, L = s->L, D = s->D;
+    if (final)
+        for (int j = 0; j < ns; j++)
+            final[j] = NULL;
+    if (init)
+        for (int j = 0; j < ns; j++)
+            if (init[j] && !init[j]->data)
+                return NULL;
+    if (check_inputs(tp, s, x, lengths, init) != 0)
+        return NULL;
+    int64_t T = x->shape[0], B = x->shape[1], H = s->cfg.hidden_size;
+    bool drop = s->cfg.dropout > 0 && L > 1 && rg_tape_training(tp);
+    if (drop && !dropout_rng) {
+        rg_op_error(tp, "rg_seq_forward: dropout %g while training needs a dropout_rng",
+                    s->cfg.dropout);
+        return NULL;
+    }
+
+    /* per-step arrays come from the arena: no malloc per call */
+    rg_tensor **outs = rg_tape_alloc(tp, (size_t)(D * T) * sizeof *outs);
+    rg_tensor **fin = rg_tape_alloc(tp, (size_t)(ns * L * D) * sizeof *fin);
+    rg_tensor **m = NULL, **inv = NULL;
+    if (!outs || !fin)
+        return NULL;
+    if (lengths) {
+        m = rg_tape_alloc(tp, (size_t)T * sizeof *m);
+        inv = rg_tape_alloc(tp, (size_t)T * sizeof *inv);
+        if (!m || !inv || build_masks(tp, s->cfg.dtype, T, B, lengths, m, inv) != 0)
+            return NULL;
+    }
+
+    rg_tensor *layer_in = x;
+    for (int k = 0; k < L; k++) {
+        /* all T steps' inputs in one matrix product before the loop */
+        rg_tensor *flat = rg_reshape(tp, layer_in, RG_DIMS(T * B, layer_in->shape[2]));
+        if (!flat)
+            return NULL;
+        for (int d = 0; d < D; d++) {
+            const rg_cell *c = &s->cells[k * D + d];
+            rg_tensor *xp = c->type->project ? c->type->project(tp, c, flat) : flat;
+            rg_tensor *state[RG_CELL_MAX_STATE] = {0};
+            if (!xp || rg_cell_initial_state(tp, c, B, state) != 0)
+                return NULL;
+            for (int j = 0; init && j < ns; j++)
+                if (init[j])
+                    state[j] = rg_reshape(tp, rg_slice(tp, init[j], 0, k * D + d, 1),
+                                          RG_DIMS(B, H));
+            if (run_direction(tp, c, xp, T, B, d == 1, m, inv, state, outs + d * T) != 0)
+                return NULL;
+            for (int j = 0; j < ns; j++)
+                fin[j * L * D + k * D + d] = state[j];
+        }
+        rg_tensor *out = rg_stack(tp, (int)T, outs, 0); /* [T,B,H] */
+        if (D == 2) {
+            rg_tensor *both[2] = {out, rg_stack(tp, (int)T, outs + T, 0)};
+            out = both[1] ? rg_concat(tp, 2, both, 2) : NULL; /* [T,B,2H] */
+        }
+        if (drop && k < L - 1)
+            out = rg_dropout(tp, out, s->cfg.dropout, dropout_rng);
+        if (!out)
+            return NULL;
+        layer_in = out;
+    }
+    if (final) {
+        for (int j = 0; j < ns; j++) {
+            final[j] = rg_stack(tp, L * D, fin + j * L * D, 0); /* [L*D,B,H] */
+            if (!final[j])
+                return NULL;
+        }
+    }
+    return layer_in;
+}
