@@ -3,6 +3,9 @@
 #ifndef RG_OPS_INTERNAL_H
 #define RG_OPS_INTERNAL_H
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "rg_core.h"
 #include "rg_ops.h"
 
@@ -19,6 +22,16 @@ extern const rg_op *const rg_rows_matmul[];
 extern const int rg_rows_matmul_n;
 extern const rg_op *const rg_rows_fused[];
 extern const int rg_rows_fused_n;
+
+/* A broken invariant of ops/ itself (never a caller's mistake). */
+#define RG_OPS_ASSERT(c)                                                              \
+    do {                                                                              \
+        if (!(c)) {                                                                   \
+            fprintf(stderr, "retrograd: internal error at %s:%d: %s\n", __FILE__,     \
+                    __LINE__, #c);                                                    \
+            abort();                                                                  \
+        }                                                                             \
+    } while (0)
 
 /* Normalises a possibly negative axis for a tensor of rank r; -1 when out of range. */
 static inline int rg_axis_norm(int axis, int r) {

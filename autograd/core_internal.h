@@ -1,0 +1,42 @@
+/* Private to autograd/: the tape's layout and the error plumbing shared by
+ * tensor.c, tape.c and gradcheck.c. */
+#ifndef RG_CORE_INTERNAL_H
+#define RG_CORE_INTERNAL_H
+
+#include "rg_core.h"
+
+#define RG_ALIGN 64
+#define RG_ERRLEN 512
+
+/* An always-on invariant check: a broken one is a bug in retrograd itself. */
+#define RG_ASSERT(c)                                                                  \
+    do {                                                                              \
+        if (!(c)) rg_internal_abort(__FILE__, __LINE__, #c);                          \
+    } while (0)
+_Noreturn void rg_internal_abort(const char *file, int line, const char *cond);
+
+typedef struct rg_chunk {
+    struct rg_chunk *next;
+    size_t cap, used;
+    char *base; /* 64-byte aligned start inside the allocation */
+} rg_chunk;
+
+struct rg_tape {
+    rg_chunk *chunks;      /* current chunk first */
+    size_t arena_used;     /* bytes handed out since reset */
+    size_t arena_cap;      /* sum of chunk capacities */
+    rg_entry *entries;
+    size_t n_entries, cap_entries;
+    uint32_t gen;
+    bool failed;
+    bool grad_enabled, anomaly, training;
+    char err[RG_ERRLEN];
+};
+
+/* Records msg as the tape's error (first one wins) and as the thread's last error. */
+void rg_tape_fail(rg_tape *tp, const char *msg);
+void rg_error_set_msg(const char *msg);
+uint32_t rg_next_gen(void);
+bool rg_all_finite(const rg_tensor *t, const void *buf);
+
+#endif

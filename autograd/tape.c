@@ -1,0 +1,340 @@
+/* The tape: a bump arena for everything that lives one step, the append-only
+ * array of entries (already a topological order), rg_apply, and backward as a
+ * plain reverse loop (no recursion, so 10^6 entries are fine). */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_internal.h"
+
+#define RG_FIRST_CHUNK ((size_t)1 << 20)
+
+static atomic_uint g_gen = 1;
+uint32_t rg_next_gen(void) { return atomic_fetch_add(&g_gen, 1u); }
+
+void rg_tape_fail(rg_tape *tp, const char *msg) {
+    rg_error_set_msg(msg);
+    if (tp && !tp->failed) {
+        tp->failed = true;
+        snprintf(tp->err, sizeof tp->err, "%s", msg);
+    }
+}
+
+int rg_op_error(rg_tape *tp, const char *fmt, ...) {
+    char msg[RG_ERRLEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    rg_tape_fail(tp, msg);
+    return -1;
+}
+
+/* ---- arena ---------------------------------------------------------------- */
+
+static rg_chunk *chunk_new(size_t cap) {
+    rg_chunk *c = malloc(sizeof *c + cap + RG_ALIGN);
+    if (!c) return NULL;
+    c->next = NULL;
+    c->cap = cap;
+    c->used = 0;
+    uintptr_t p = (uintptr_t)(c + 1);
+    c->base = (char *)((p + RG_ALIGN - 1) & ~(uintptr_t)(RG_ALIGN - 1));
+    return c;
+}
+
+static void chunks_free(rg_chunk *c) {
+    while (c) {
+        rg_chunk *n = c->next;
+        free(c);
+        c = n;
+    }
+}
+
+void *rg_tape_alloc(rg_tape *tp, size_t bytes) {
+    bytes = (bytes + RG_ALIGN - 1) & ~(size_t)(RG_ALIGN - 1);
+    rg_chunk *c = tp->chunks;
+    if (!c || c->cap - c->used < bytes) {
+        size_t cap = c ? c->cap * 2 : RG_FIRST_CHUNK;
+        while (cap < bytes) cap *= 2;
+        rg_chunk *n = chunk_new(cap);
+        if (!n) {
+            rg_op_error(tp, "rg_tape_alloc: out of memory (%zu bytes)", bytes);
+            return NULL;
+        }
+        n->next = c;
+        tp->chunks = c = n;
+        tp->arena_cap += cap;
+    }
+    void *p = c->base + c->used;
+    c->used += bytes;
+    tp->arena_used += bytes;
+    return p;
+}
+
+/* ---- the tape --------------------------------------------------------------- */
+
+rg_tape *rg_tape_new(void) {
+    rg_tape *tp = calloc(1, sizeof *tp);
+    if (!tp) {
+        rg_set_error("rg_tape_new: out of memory");
+        return NULL;
+    }
+    tp->grad_enabled = true;
+    tp->training = true;
+    tp->gen = rg_next_gen();
+    return tp;
+}
+
+void rg_tape_free(rg_tape *tp) {
+    if (!tp) return;
+    chunks_free(tp->chunks);
+    free(tp->entries);
+    free(tp);
+}
+
+void rg_tape_reset(rg_tape *tp) {
+    /* Several chunks mean the step outgrew the arena: replace them by one chunk
+     * of the total size, so the next identical step allocates nothing. */
+    if (tp->chunks && tp->chunks->next) {
+        size_t cap = tp->arena_cap;
+        chunks_free(tp->chunks);
+        tp->chunks = chunk_new(cap);
+        tp->arena_cap = tp->chunks ? cap : 0;
+    }
+    if (tp->chunks) tp->chunks->used = 0;
+    tp->arena_used = 0;
+    tp->n_entries = 0;
+    tp->failed = false;
+    tp->err[0] = '\0';
+    tp->gen = rg_next_gen();
+}
+
+const char *rg_tape_error(const rg_tape *tp) { return tp && tp->failed ? tp->err : NULL; }
+size_t rg_tape_entries(const rg_tape *tp) { return tp->n_entries; }
+size_t rg_tape_arena_bytes(const rg_tape *tp) { return tp->arena_used; }
+size_t rg_tape_arena_capacity(const rg_tape *tp) { return tp->arena_cap; }
+bool rg_tape_grad_enabled(const rg_tape *tp) { return tp->grad_enabled; }
+bool rg_tape_set_grad_enabled(rg_tape *tp, bool on) {
+    bool old = tp->grad_enabled;
+    tp->grad_enabled = on;
+    return old;
+}
+void rg_tape_set_anomaly(rg_tape *tp, bool on) { tp->anomaly = on; }
+void rg_tape_set_training(rg_tape *tp, bool on) { tp->training = on; }
+bool rg_tape_training(const rg_tape *tp) { return tp->training; }
+
+void *rg_grad(rg_tape *tp, rg_tensor *t) {
+    if (!(t->flags & RG_REQUIRES_GRAD)) return NULL;
+    if (!t->grad) {
+        size_t bytes = (size_t)t->numel * rg_dtype_size(t->dtype);
+        if (t->flags & RG_PERSISTENT) {
+            void *p = NULL;
+            if (posix_memalign(&p, RG_ALIGN, bytes ? bytes : 1) != 0) {
+                rg_op_error(tp, "rg_grad: out of memory (%zu bytes)", bytes);
+                return NULL;
+            }
+            t->grad = p;
+        } else {
+            t->grad = rg_tape_alloc(tp, bytes ? bytes : 1);
+            if (!t->grad) return NULL;
+        }
+        memset(t->grad, 0, bytes);
+    }
+    return t->grad;
+}
+
+/* ---- applying an op ------------------------------------------------------- */
+
+static int push_entry(rg_tape *tp, const rg_entry *e) {
+    if (tp->n_entries == tp->cap_entries) {
+        size_t cap = tp->cap_entries ? tp->cap_entries * 2 : 4096;
+        rg_entry *n = realloc(tp->entries, cap * sizeof *n);
+        if (!n) return rg_op_error(tp, "%s: out of memory growing the tape", e->op->name);
+        tp->entries = n;
+        tp->cap_entries = cap;
+    }
+    tp->entries[tp->n_entries++] = *e;
+    return 0;
+}
+
+static int check_inputs(rg_tape *tp, const rg_op *op, int n_in, rg_tensor *const *in) {
+    if (op->n_in >= 0 ? n_in != op->n_in : n_in < 1)
+        return rg_op_error(tp, "%s: expected %d input(s), got %d", op->name,
+                           op->n_in >= 0 ? op->n_in : 1, n_in);
+    for (int i = 0; i < n_in; ++i) {
+        const rg_tensor *t = in[i];
+        if (!t) return rg_op_error(tp, "%s: input %d is NULL", op->name, i);
+        if (!(t->flags & RG_PERSISTENT) && t->gen != tp->gen)
+            return rg_op_error(tp,
+                               "%s: input %d is a step tensor from another tape or from "
+                               "before rg_tape_reset",
+                               op->name, i);
+    }
+    return 0;
+}
+
+int rg_apply_multi(rg_tape *tp, const rg_op *op, int n_in, rg_tensor *const *in,
+                   const rg_attr *attr, rg_tensor **out) {
+    if (!tp) {
+        rg_set_error("%s: no tape", op ? op->name : "rg_apply");
+        return -1;
+    }
+    if (tp->failed) return -1;
+    if (!op || op->n_out < 1 || op->n_out > RG_MAX_OUT || !op->shape || !op->forward)
+        return rg_op_error(tp, "rg_apply: malformed op row '%s'",
+                           op && op->name ? op->name : "?");
+    if (check_inputs(tp, op, n_in, in) < 0) return -1;
+
+    rg_entry e;
+    memset(&e, 0, sizeof e);
+    e.op = op;
+    e.n_in = n_in;
+    e.n_out = op->n_out;
+    e.in = (rg_tensor **)in;
+    if (attr) e.attr = *attr;
+    for (int k = 0; k < op->n_out; ++k) {
+        rg_tensor *o = rg_tape_alloc(tp, sizeof *o);
+        if (!o) return -1;
+        memset(o, 0, sizeof *o);
+        o->dtype = in[0]->dtype;
+        o->node = -1;
+        o->gen = tp->gen;
+        for (int d = 0; d < RG_MAX_RANK; ++d) o->shape[d] = 1;
+        e.out[k] = o;
+    }
+    if (op->shape(tp, &e) < 0) {
+        if (!tp->failed) rg_op_error(tp, "%s: invalid inputs", op->name);
+        return -1;
+    }
+    for (int k = 0; k < op->n_out; ++k) {
+        rg_tensor *o = e.out[k];
+        int64_t numel = 1;
+        for (int d = 0; d < o->rank; ++d) numel *= o->shape[d];
+        o->numel = numel;
+        /* A view's forward points data at its input's values. */
+        if (!(o->flags & RG_VIEW)) {
+            o->data = rg_tape_alloc(tp, (size_t)numel * rg_dtype_size(o->dtype) + 1);
+            if (!o->data) return -1;
+        }
+    }
+
+    bool record = false;
+    if (tp->grad_enabled)
+        for (int i = 0; i < n_in; ++i) record |= (in[i]->flags & RG_REQUIRES_GRAD) != 0;
+    if (record) {
+        /* The caller's array may be on its stack: keep a copy for backward. */
+        e.in = rg_tape_alloc(tp, (size_t)n_in * sizeof(rg_tensor *));
+        if (!e.in) return -1;
+        memcpy(e.in, in, (size_t)n_in * sizeof(rg_tensor *));
+    }
+    op->forward(tp, &e);
+    if (tp->failed) return -1;
+
+    if (tp->anomaly)
+        for (int k = 0; k < op->n_out; ++k)
+            if (!rg_all_finite(e.out[k], e.out[k]->data)) {
+                char s[64];
+                return rg_op_error(tp, "anomaly: op '%s' produced NaN or Inf in forward "
+                                       "(output %d, shape %s)",
+                                   op->name, k, rg_shape_str(e.out[k], s, sizeof s));
+            }
+    if (record) {
+        int32_t idx = (int32_t)tp->n_entries;
+        if (push_entry(tp, &e) < 0) return -1;
+        for (int k = 0; k < op->n_out; ++k) {
+            if (e.out[k]->dtype == RG_I32) continue;
+            e.out[k]->node = idx;
+            e.out[k]->flags |= RG_REQUIRES_GRAD;
+        }
+    }
+    for (int k = 0; k < op->n_out; ++k) out[k] = e.out[k];
+    return 0;
+}
+
+rg_tensor *rg_apply(rg_tape *tp, const rg_op *op, int n_in, rg_tensor *const *in,
+                    const rg_attr *attr) {
+    rg_tensor *out[RG_MAX_OUT];
+    return rg_apply_multi(tp, op, n_in, in, attr, out) == 0 ? out[0] : NULL;
+}
+
+/* ---- backward ------------------------------------------------------------- */
+
+static void add_seed(rg_tensor *t, void *g, const rg_tensor *seed) {
+    for (int64_t i = 0; i < t->numel; ++i) {
+        double s = seed ? rg_get(seed, i) : 1.0;
+        if (t->dtype == RG_F32)
+            ((float *)g)[i] += (float)s;
+        else
+            ((double *)g)[i] += s;
+    }
+}
+
+int rg_backward_seed(rg_tape *tp, rg_tensor *t, const rg_tensor *seed) {
+    char s1[64], s2[64];
+    if (!tp) {
+        rg_set_error("rg_backward: no tape");
+        return -1;
+    }
+    if (tp->failed) return -1;
+    if (!t) return rg_op_error(tp, "rg_backward: tensor is NULL");
+    if (!(t->flags & RG_REQUIRES_GRAD))
+        return rg_op_error(tp, "rg_backward: tensor %s does not require a gradient "
+                               "(no input of its graph requires one, or grad mode was off)",
+                           rg_shape_str(t, s1, sizeof s1));
+    if (!seed && t->numel != 1)
+        return rg_op_error(tp, "rg_backward: tensor %s is not a scalar; give a seed "
+                               "gradient with rg_backward_seed",
+                           rg_shape_str(t, s1, sizeof s1));
+    if (seed && (seed->numel != t->numel || seed->dtype == RG_I32))
+        return rg_op_error(tp, "rg_backward_seed: seed %s %s does not match tensor %s",
+                           rg_shape_str(seed, s1, sizeof s1), rg_dtype_name(seed->dtype),
+                           rg_shape_str(t, s2, sizeof s2));
+    if (!(t->flags & RG_PERSISTENT) && t->gen != tp->gen)
+        return rg_op_error(tp, "rg_backward: tensor is from another tape or from before "
+                               "rg_tape_reset");
+    void *g = rg_grad(tp, t);
+    if (!g) return -1;
+    add_seed(t, g, seed);
+
+    for (int32_t i = t->node; i >= 0; --i) {
+        rg_entry *e = &tp->entries[i];
+        bool any = false;
+        for (int k = 0; k < e->n_out; ++k) any |= e->out[k]->grad != NULL;
+        if (!any) continue;
+        if (!e->op->backward)
+            return rg_op_error(tp, "rg_backward: op '%s' has no backward rule", e->op->name);
+        e->op->backward(tp, e);
+        if (tp->failed) return -1;
+        if (tp->anomaly)
+            for (int j = 0; j < e->n_in; ++j) {
+                rg_tensor *x = e->in[j];
+                if (x->grad && !rg_all_finite(x, x->grad))
+                    return rg_op_error(tp,
+                                       "anomaly: backward of op '%s' produced NaN or Inf "
+                                       "in the gradient of input %d (shape %s)",
+                                       e->op->name, j, rg_shape_str(x, s1, sizeof s1));
+            }
+    }
+    return 0;
+}
+
+int rg_backward(rg_tape *tp, rg_tensor *loss) { return rg_backward_seed(tp, loss, NULL); }
+
+rg_tensor *rg_detach(rg_tape *tp, rg_tensor *t) {
+    if (!t) {
+        if (tp && !tp->failed) rg_op_error(tp, "rg_detach: tensor is NULL");
+        return NULL;
+    }
+    if (!tp) return rg_tensor_clone(t);
+    if (tp->failed) return NULL;
+    rg_tensor *d = rg_tape_alloc(tp, sizeof *d);
+    if (!d) return NULL;
+    *d = *t;
+    d->grad = NULL;
+    d->node = -1;
+    d->flags = RG_VIEW;
+    d->gen = tp->gen;
+    return d;
+}

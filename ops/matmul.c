@@ -1,0 +1,199 @@
+/* Matrix products: matmul (2-D, batched 3-D, transposes as CBLAS flags) and
+ * linear (x W^T + b, PyTorch's Linear), forward and backward side by side. */
+#include <string.h>
+
+#include "ops_internal.h"
+
+/* One GEMM on either float type: C = alpha op(A) op(B) + beta C. */
+static void gemm(rg_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                 const void *A, int64_t lda, const void *B, int64_t ldb, double beta,
+                 void *C, int64_t ldc) {
+    if (dt == RG_F32)
+        rg_gemm_f32(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, (float)beta, C, ldc);
+    else
+        rg_gemm_f64(ta, tb, M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc);
+}
+
+static int float_pair(rg_tape *tp, const char *fn, const rg_tensor *a, const rg_tensor *b) {
+    if (a->dtype == RG_I32 || b->dtype == RG_I32 || a->dtype != b->dtype)
+        return rg_op_error(tp, "%s: inputs must share a float dtype: a %s, b %s", fn,
+                           rg_dtype_name(a->dtype), rg_dtype_name(b->dtype));
+    return 0;
+}
+
+/* ---- matmul ----------------------------------------------------------------
+ * C [M,N] = op(A) [M,K] x op(B) [K,N]; batched: A [S,..], B [S,..] or B 2-D
+ * shared by every batch.  dA' = dC B'^T, dB' = A'^T dC, each written as one GEMM
+ * on the stored layout (transposes become flags). */
+typedef struct mm_dims {
+    int64_t S, M, N, K, lda, ldb;
+    bool b_shared;
+} mm_dims;
+
+static mm_dims mm_get(const rg_entry *e) {
+    const rg_tensor *a = e->in[0], *b = e->in[1];
+    bool ta = e->attr.i[0], tb = e->attr.i[1];
+    mm_dims d;
+    int ra = a->rank, rb = b->rank;
+    d.S = ra == 3 ? a->shape[0] : 1;
+    d.b_shared = ra == 3 && rb == 2;
+    d.M = ta ? a->shape[ra - 1] : a->shape[ra - 2];
+    d.K = ta ? a->shape[ra - 2] : a->shape[ra - 1];
+    d.N = tb ? b->shape[rb - 2] : b->shape[rb - 1];
+    d.lda = a->shape[ra - 1];
+    d.ldb = b->shape[rb - 1];
+    return d;
+}
+
+static int matmul_shape(rg_tape *tp, rg_entry *e) {
+    const rg_tensor *a = e->in[0], *b = e->in[1];
+    char sa[64], sb[64];
+    if (float_pair(tp, "rg_matmul", a, b) < 0) return -1;
+    bool ok = (a->rank == 2 && b->rank == 2) || (a->rank == 3 && b->rank == 2) ||
+              (a->rank == 3 && b->rank == 3 && a->shape[0] == b->shape[0]);
+    if (!ok)
+        return rg_op_error(tp, "rg_matmul: needs 2-D x 2-D, 3-D x 2-D or 3-D x 3-D with "
+                               "equal batch: a %s, b %s",
+                           rg_shape_str(a, sa, sizeof sa), rg_shape_str(b, sb, sizeof sb));
+    bool tb = e->attr.i[1];
+    int64_t kb = tb ? b->shape[b->rank - 1] : b->shape[b->rank - 2];
+    mm_dims d = mm_get(e);
+    if (d.K != kb)
+        return rg_op_error(tp, "rg_matmul: inner dimensions differ: a %s%s, b %s%s",
+                           rg_shape_str(a, sa, sizeof sa), e->attr.i[0] ? "^T" : "",
+                           rg_shape_str(b, sb, sizeof sb), tb ? "^T" : "");
+    rg_tensor *o = e->out[0];
+    o->rank = a->rank;
+    if (a->rank == 3) o->shape[0] = d.S;
+    o->shape[o->rank - 2] = d.M;
+    o->shape[o->rank - 1] = d.N;
+    return 0;
+}
+
+static void matmul_forward(rg_tape *tp, rg_entry *e) {
+    const rg_tensor *a = e->in[0], *b = e->in[1];
+    rg_tensor *c = e->out[0];
+    bool ta = e->attr.i[0], tb = e->attr.i[1];
+    mm_dims d = mm_get(e);
+    size_t es = rg_dtype_size(a->dtype);
+    if (d.b_shared && !ta) {
+        /* A [S*M, K] is one matrix: one GEMM instead of S. */
+        gemm(a->dtype, false, tb, d.S * d.M, d.N, d.K, a->data, d.lda, b->data, d.ldb, 0,
+             c->data, d.N);
+        return;
+    }
+    for (int64_t s = 0; s < d.S; ++s)
+        gemm(a->dtype, ta, tb, d.M, d.N, d.K, (char *)a->data + s * d.M * d.K * es, d.lda,
+             (char *)b->data + (d.b_shared ? 0 : s * d.K * d.N * es), d.ldb, 0,
+             (char *)c->data + s * d.M * d.N * es, d.N);
+}
+
+static void matmul_backward(rg_tape *tp, rg_entry *e) {
+    rg_tensor *a = e->in[0], *b = e->in[1], *c = e->out[0];
+    bool ta = e->attr.i[0], tb = e->attr.i[1];
+    mm_dims d = mm_get(e);
+    size_t es = rg_dtype_size(a->dtype);
+    void *dA = rg_grad(tp, a), *dB = rg_grad(tp, b);
+    const char *dC = c->grad;
+    for (int64_t s = 0; s < d.S; ++s) {
+        const char *As = (const char *)a->data + s * d.M * d.K * es;
+        const char *Bs = (const char *)b->data + (d.b_shared ? 0 : s * d.K * d.N * es);
+        const char *dCs = dC + s * d.M * d.N * es;
+        if (dA) {
+            char *dAs = (char *)dA + s * d.M * d.K * es;
+            if (!ta)
+                gemm(a->dtype, false, !tb, d.M, d.K, d.N, dCs, d.N, Bs, d.ldb, 1, dAs, d.lda);
+            else
+                gemm(a->dtype, tb, true, d.K, d.M, d.N, Bs, d.ldb, dCs, d.N, 1, dAs, d.lda);
+        }
+        if (dB) {
+            char *dBs = (char *)dB + (d.b_shared ? 0 : s * d.K * d.N * es);
+            if (!tb)
+                gemm(a->dtype, !ta, false, d.K, d.N, d.M, As, d.lda, dCs, d.N, 1, dBs, d.ldb);
+            else
+                gemm(a->dtype, true, ta, d.N, d.K, d.M, dCs, d.N, As, d.lda, 1, dBs, d.ldb);
+        }
+    }
+}
+
+static const rg_op op_matmul = {"matmul", 2, 1, matmul_shape, matmul_forward, matmul_backward};
+
+rg_tensor *rg_matmul_t(rg_tape *tp, rg_tensor *a, rg_tensor *b, bool ta, bool tb) {
+    rg_attr at = {.i = {ta, tb}};
+    return rg_apply(tp, &op_matmul, 2, (rg_tensor *[]){a, b}, &at);
+}
+
+rg_tensor *rg_matmul(rg_tape *tp, rg_tensor *a, rg_tensor *b) {
+    return rg_matmul_t(tp, a, b, false, false);
+}
+
+/* ---- linear ----------------------------------------------------------------
+ * y [N,O] = x [N,I] W^T + bias [O].  dx += dy W, dW += dy^T x, dbias += sum_n dy. */
+static int linear_shape(rg_tape *tp, rg_entry *e) {
+    char sx[64], sw[64], sb[64];
+    if (e->n_in != 2 && e->n_in != 3)
+        return rg_op_error(tp, "rg_linear: expected x, W and optionally a bias");
+    const rg_tensor *x = e->in[0], *W = e->in[1];
+    if (float_pair(tp, "rg_linear", x, W) < 0) return -1;
+    if (x->rank != 2 || W->rank != 2 || x->shape[1] != W->shape[1])
+        return rg_op_error(tp, "rg_linear: x must be [N,I] and W [O,I]: x %s, W %s",
+                           rg_shape_str(x, sx, sizeof sx), rg_shape_str(W, sw, sizeof sw));
+    if (e->n_in == 3) {
+        const rg_tensor *b = e->in[2];
+        if (float_pair(tp, "rg_linear", x, b) < 0) return -1;
+        if (b->rank != 1 || b->shape[0] != W->shape[0])
+            return rg_op_error(tp, "rg_linear: bias must be [O]: W %s, bias %s",
+                               rg_shape_str(W, sw, sizeof sw), rg_shape_str(b, sb, sizeof sb));
+    }
+    e->out[0]->rank = 2;
+    e->out[0]->shape[0] = x->shape[0];
+    e->out[0]->shape[1] = W->shape[0];
+    return 0;
+}
+
+static void linear_forward(rg_tape *tp, rg_entry *e) {
+    const rg_tensor *x = e->in[0], *W = e->in[1];
+    rg_tensor *y = e->out[0];
+    int64_t N = x->shape[0], I = x->shape[1], O = W->shape[0];
+    size_t es = rg_dtype_size(x->dtype);
+    double beta = 0;
+    if (e->n_in == 3) {
+        for (int64_t n = 0; n < N; ++n)
+            memcpy((char *)y->data + n * O * es, e->in[2]->data, (size_t)O * es);
+        beta = 1;
+    }
+    gemm(x->dtype, false, true, N, O, I, x->data, I, W->data, I, beta, y->data, O);
+}
+
+static void linear_backward(rg_tape *tp, rg_entry *e) {
+    rg_tensor *x = e->in[0], *W = e->in[1], *y = e->out[0];
+    int64_t N = x->shape[0], I = x->shape[1], O = W->shape[0];
+    void *dx = rg_grad(tp, x), *dW = rg_grad(tp, W);
+    if (dx) gemm(x->dtype, false, false, N, I, O, y->grad, O, W->data, I, 1, dx, I);
+    if (dW) gemm(x->dtype, true, false, O, I, N, y->grad, O, x->data, I, 1, dW, I);
+    if (e->n_in == 3) {
+        void *db = rg_grad(tp, e->in[2]);
+        if (!db) return;
+        if (x->dtype == RG_F32) {
+            const float *g = y->grad;
+            float *d = db;
+            for (int64_t n = 0; n < N; ++n)
+                for (int64_t o = 0; o < O; ++o) d[o] += g[n * O + o];
+        } else {
+            const double *g = y->grad;
+            double *d = db;
+            for (int64_t n = 0; n < N; ++n)
+                for (int64_t o = 0; o < O; ++o) d[o] += g[n * O + o];
+        }
+    }
+}
+
+static const rg_op op_linear = {"linear", -1, 1, linear_shape, linear_forward, linear_backward};
+
+rg_tensor *rg_linear(rg_tape *tp, rg_tensor *x, rg_tensor *W, rg_tensor *bias) {
+    if (bias) return rg_apply(tp, &op_linear, 3, (rg_tensor *[]){x, W, bias}, NULL);
+    return rg_apply(tp, &op_linear, 2, (rg_tensor *[]){x, W}, NULL);
+}
+
+const rg_op *const rg_rows_matmul[] = {&op_matmul, &op_linear};
+const int rg_rows_matmul_n = 2;
