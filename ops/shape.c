@@ -195,6 +195,7 @@ static int reshape_shape(rg_tape *tp, rg_entry *e) {
         return rg_op_error(tp, "rg_reshape: cannot reshape %s (%lld elements) into %s",
                            rg_shape_str(a, sa, sizeof sa), (long long)a->numel, sb);
     set_out_shape(e->out[0], a->dtype, rank, shape);
+    e->out[0]->flags |= RG_VIEW; /* rg_apply allocates no data for it */
     return 0;
 }
 
