@@ -12,6 +12,17 @@ static void fill_uniform(rg_tensor *t, double lo, double hi, rg_rng *rng)
         rg_set(t, i, lo + (hi - lo) * rg_rng_uniform(rng));
 }
 
+/* "<name>.<field>" into buf[256]; -1 when it does not fit. */
+static int name_join(char *buf, const char *name, const char *field)
+{
+    int n = snprintf(buf, 256, "%s.%s", name, field);
+    if (n < 0 || n >= 256) {
+        rg_set_error("layer name too long: '%s'", name);
+        return -1;
+    }
+    return 0;
+}
+
 int rg_linear_layer_init(rg_linear_layer *l, rg_params *P, const char *name, int64_t I,
                          int64_t O, bool bias, rg_dtype dt, rg_rng *rng)
 {
@@ -20,23 +31,29 @@ int rg_linear_layer_init(rg_linear_layer *l, rg_params *P, const char *name, int
                      (long long)O);
         return -1;
     }
-    char buf[256];
-    *l = (rg_linear_layer){.in = I, .out = O};
-    snprintf(buf, sizeof buf, "%s.weight", name);
-    l->weight = rg_params_add(P, buf, dt, RG_DIMS(O, I));
-    if (!l->weight)
+    char wname[256], bname[256];
+    if (name_join(wname, name, "weight") != 0 || name_join(bname, name, "bias") != 0)
+        return -1;
+    /* both names are checked first so that a failure adds nothing */
+    if (rg_params_get(P, wname) || (bias && rg_params_get(P, bname))) {
+        rg_set_error("rg_linear_layer_init: the name '%s' is already taken", name);
+        return -1;
+    }
+    rg_linear_layer nl = {.in = I, .out = O};
+    nl.weight = rg_params_add(P, wname, dt, RG_DIMS(O, I));
+    if (!nl.weight)
         return -1;
     double k = 1.0 / sqrt((double)I);
     if (rng)
-        fill_uniform(l->weight, -k, k, rng);
+        fill_uniform(nl.weight, -k, k, rng);
     if (bias) {
-        snprintf(buf, sizeof buf, "%s.bias", name);
-        l->bias = rg_params_add(P, buf, dt, RG_DIMS(O));
-        if (!l->bias)
+        nl.bias = rg_params_add(P, bname, dt, RG_DIMS(O));
+        if (!nl.bias)
             return -1;
         if (rng)
-            fill_uniform(l->bias, -k, k, rng);
+            fill_uniform(nl.bias, -k, k, rng);
     }
+    *l = nl;
     return 0;
 }
 
@@ -68,15 +85,17 @@ int rg_embedding_layer_init(rg_embedding_layer *l, rg_params *P, const char *nam
                      (long long)V, (long long)E);
         return -1;
     }
-    char buf[256];
-    *l = (rg_embedding_layer){.vocab = V, .dim = E};
-    snprintf(buf, sizeof buf, "%s.weight", name);
-    l->weight = rg_params_add(P, buf, dt, RG_DIMS(V, E));
-    if (!l->weight)
+    char wname[256];
+    if (name_join(wname, name, "weight") != 0)
+        return -1;
+    rg_embedding_layer nl = {.vocab = V, .dim = E};
+    nl.weight = rg_params_add(P, wname, dt, RG_DIMS(V, E));
+    if (!nl.weight)
         return -1;
     if (rng)
-        for (int64_t i = 0; i < l->weight->numel; i++)
-            rg_set(l->weight, i, rg_rng_normal(rng));
+        for (int64_t i = 0; i < nl.weight->numel; i++)
+            rg_set(nl.weight, i, rg_rng_normal(rng));
+    *l = nl;
     return 0;
 }
 
