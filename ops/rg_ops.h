@@ -79,6 +79,19 @@ rg_tensor *rg_embedding(rg_tape *tp, rg_tensor *W, rg_tensor *ids);
  * The mask is drawn from rng at call time. */
 rg_tensor *rg_dropout(rg_tape *tp, rg_tensor *a, double p, rg_rng *rng);
 
+/* ---- fused recurrent gates (ops/fused.c): new rows of the table, each equal
+ * to the composition of the plain ops it replaces (tested both ways) ---- */
+/* LSTM pointwise step, PyTorch gate order i,f,g,o.  xp, hp [B,4H] (the two
+ * projections, biases included), c [B,H] -> *h_out, *c_out [B,H]:
+ *   a = xp + hp; i,f,o = sigmoid(a_i,a_f,a_o); g = tanh(a_g);
+ *   c' = f*c + i*g; h' = o*tanh(c').  0 or -1. */
+int rg_lstm_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *c,
+                  rg_tensor **h_out, rg_tensor **c_out);
+/* GRU pointwise step, gate order r,z,n.  xp, hp [B,3H], h [B,H] -> h' [B,H]:
+ *   r = sigmoid(xp_r + hp_r); z = sigmoid(xp_z + hp_z);
+ *   n = tanh(xp_n + r*hp_n); h' = (1-z)*n + z*h. */
+rg_tensor *rg_gru_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *h);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,186 @@
+/* Fused recurrent gate ops: the pointwise part of an LSTM or GRU step as one row
+ * of the op table (one entry, one pass over memory, activations saved for
+ * backward) instead of about a dozen elementwise entries.  Each is checked
+ * against the composition of plain ops it replaces. */
+#include <math.h>
+#include <string.h>
+
+#include "ops_internal.h"
+
+static int gates_shape(rg_tape *tp, rg_entry *e, int G, const char *fn) {
+    const rg_tensor *xp = e->in[0], *hp = e->in[1], *s = e->in[2];
+    char a[64], b[64], c[64];
+    for (int k = 0; k < 3; ++k)
+        if (e->in[k]->dtype == RG_I32 || e->in[k]->dtype != xp->dtype)
+            return rg_op_error(tp, "%s: inputs must share a float dtype (input %d is %s)", fn,
+                               k, rg_dtype_name(e->in[k]->dtype));
+    if (s->rank != 2 || xp->rank != 2 || hp->rank != 2 || !rg_same_shape(xp, hp) ||
+        xp->shape[0] != s->shape[0] || xp->shape[1] != G * s->shape[1])
+        return rg_op_error(tp, "%s: expected xp, hp [B,%dH] and state [B,H]: xp %s, hp %s, "
+                               "state %s",
+                           fn, G, rg_shape_str(xp, a, sizeof a), rg_shape_str(hp, b, sizeof b),
+                           rg_shape_str(s, c, sizeof c));
+    for (int k = 0; k < e->op->n_out; ++k) {
+        e->out[k]->rank = 2;
+        e->out[k]->shape[0] = s->shape[0];
+        e->out[k]->shape[1] = s->shape[1];
+    }
+    return 0;
+}
+
+static inline double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+static inline float sigmf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* ---- LSTM ------------------------------------------------------------------
+ * saved [B,5H]: i, f, g, o, tanh(c').  Backward with dh, dc (either may be absent):
+ *   dct = dc + dh*o*(1-tanh(c')^2); do = dh*tanh(c'); di = dct*g; dg = dct*i;
+ *   df = dct*c; dc_prev += dct*f; da = (di i(1-i), df f(1-f), dg (1-g^2), do o(1-o));
+ *   dxp += da, dhp += da. */
+static int lstm_shape(rg_tape *tp, rg_entry *e) { return gates_shape(tp, e, 4, "rg_lstm_gates"); }
+
+#define LSTM_FORWARD(T, SIG, TANH)                                                     \
+    {                                                                                  \
+        const T *xp = e->in[0]->data, *hp = e->in[1]->data, *c = e->in[2]->data;       \
+        T *h2 = e->out[0]->data, *c2 = e->out[1]->data, *sv = e->saved;                \
+        for (int64_t b = 0; b < B; ++b) {                                              \
+            const T *x = xp + b * 4 * H, *hh = hp + b * 4 * H;                         \
+            T *s = sv + b * 5 * H;                                                     \
+            for (int64_t j = 0; j < H; ++j) {                                          \
+                T i = SIG(x[j] + hh[j]), f = SIG(x[H + j] + hh[H + j]);                \
+                T g = TANH(x[2 * H + j] + hh[2 * H + j]);                              \
+                T o = SIG(x[3 * H + j] + hh[3 * H + j]);                               \
+                T cn = f * c[b * H + j] + i * g, tc = TANH(cn);                        \
+                c2[b * H + j] = cn;                                                    \
+                h2[b * H + j] = o * tc;                                                \
+                s[j] = i, s[H + j] = f, s[2 * H + j] = g, s[3 * H + j] = o;            \
+                s[4 * H + j] = tc;                                                     \
+            }                                                                          \
+        }                                                                              \
+    }
+
+static void lstm_forward(rg_tape *tp, rg_entry *e) {
+    int64_t B = e->in[2]->shape[0], H = e->in[2]->shape[1];
+    e->saved = rg_tape_alloc(tp, (size_t)(B * 5 * H) * rg_dtype_size(e->in[0]->dtype));
+    if (!e->saved) return;
+    if (e->in[0]->dtype == RG_F32)
+        LSTM_FORWARD(float, sigmf, tanhf)
+    else
+        LSTM_FORWARD(double, sigm, tanh)
+}
+
+#define LSTM_BACKWARD(T)                                                               \
+    {                                                                                  \
+        const T *c = e->in[2]->data, *sv = e->saved;                                   \
+        const T *dh = e->out[0]->grad, *dc = e->out[1]->grad;                          \
+        T *dxp = rg_grad(tp, e->in[0]), *dhp = rg_grad(tp, e->in[1]);                  \
+        T *dcp = rg_grad(tp, e->in[2]);                                                \
+        for (int64_t b = 0; b < B; ++b) {                                              \
+            const T *s = sv + b * 5 * H;                                               \
+            for (int64_t j = 0; j < H; ++j) {                                          \
+                int64_t k = b * H + j;                                                 \
+                T i = s[j], f = s[H + j], g = s[2 * H + j], o = s[3 * H + j];          \
+                T tc = s[4 * H + j];                                                   \
+                T gh = dh ? dh[k] : 0, dct = (dc ? dc[k] : 0) + gh * o * (1 - tc * tc); \
+                T da[4] = {dct * g * i * (1 - i), dct * c[k] * f * (1 - f),            \
+                           dct * i * (1 - g * g), gh * tc * o * (1 - o)};              \
+                for (int q = 0; q < 4; ++q) {                                          \
+                    if (dxp) dxp[b * 4 * H + q * H + j] += da[q];                      \
+                    if (dhp) dhp[b * 4 * H + q * H + j] += da[q];                      \
+                }                                                                      \
+                if (dcp) dcp[k] += dct * f;                                            \
+            }                                                                          \
+        }                                                                              \
+    }
+
+static void lstm_backward(rg_tape *tp, rg_entry *e) {
+    int64_t B = e->in[2]->shape[0], H = e->in[2]->shape[1];
+    if (e->in[0]->dtype == RG_F32)
+        LSTM_BACKWARD(float)
+    else
+        LSTM_BACKWARD(double)
+}
+
+static const rg_op op_lstm = {"lstm_gates", 3, 2, lstm_shape, lstm_forward, lstm_backward};
+
+int rg_lstm_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *c, rg_tensor **h_out,
+                  rg_tensor **c_out) {
+    rg_tensor *out[2] = {NULL, NULL};
+    int r = rg_apply_multi(tp, &op_lstm, 3, (rg_tensor *[]){xp, hp, c}, NULL, out);
+    *h_out = out[0];
+    *c_out = out[1];
+    return r;
+}
+
+/* ---- GRU -------------------------------------------------------------------
+ * saved [B,4H]: r, z, n, hp_n.  With dh:
+ *   dn = dh(1-z); dz = dh(h-n); dh_prev += dh z; dan = dn(1-n^2);
+ *   dr = dan hp_n; dar = dr r(1-r); daz = dz z(1-z);
+ *   dxp = (dar, daz, dan); dhp = (dar, daz, dan r). */
+static int gru_shape(rg_tape *tp, rg_entry *e) { return gates_shape(tp, e, 3, "rg_gru_gates"); }
+
+#define GRU_FORWARD(T, SIG, TANH)                                                      \
+    {                                                                                  \
+        const T *xp = e->in[0]->data, *hp = e->in[1]->data, *h = e->in[2]->data;       \
+        T *h2 = e->out[0]->data, *sv = e->saved;                                       \
+        for (int64_t b = 0; b < B; ++b) {                                              \
+            const T *x = xp + b * 3 * H, *hh = hp + b * 3 * H;                         \
+            T *s = sv + b * 4 * H;                                                     \
+            for (int64_t j = 0; j < H; ++j) {                                          \
+                T r = SIG(x[j] + hh[j]), z = SIG(x[H + j] + hh[H + j]);                \
+                T n = TANH(x[2 * H + j] + r * hh[2 * H + j]);                          \
+                h2[b * H + j] = (1 - z) * n + z * h[b * H + j];                        \
+                s[j] = r, s[H + j] = z, s[2 * H + j] = n, s[3 * H + j] = hh[2 * H + j]; \
+            }                                                                          \
+        }                                                                              \
+    }
+
+static void gru_forward(rg_tape *tp, rg_entry *e) {
+    int64_t B = e->in[2]->shape[0], H = e->in[2]->shape[1];
+    e->saved = rg_tape_alloc(tp, (size_t)(B * 4 * H) * rg_dtype_size(e->in[0]->dtype));
+    if (!e->saved) return;
+    if (e->in[0]->dtype == RG_F32)
+        GRU_FORWARD(float, sigmf, tanhf)
+    else
+        GRU_FORWARD(double, sigm, tanh)
+}
+
+#define GRU_BACKWARD(T)                                                                \
+    {                                                                                  \
+        const T *h = e->in[2]->data, *sv = e->saved, *dh = e->out[0]->grad;            \
+        T *dxp = rg_grad(tp, e->in[0]), *dhp = rg_grad(tp, e->in[1]);                  \
+        T *dhprev = rg_grad(tp, e->in[2]);                                             \
+        for (int64_t b = 0; b < B; ++b) {                                              \
+            const T *s = sv + b * 4 * H;                                               \
+            for (int64_t j = 0; j < H; ++j) {                                          \
+                int64_t k = b * H + j, g0 = b * 3 * H + j;                             \
+                T r = s[j], z = s[H + j], n = s[2 * H + j], hn = s[3 * H + j];         \
+                T dn = dh[k] * (1 - z), dz = dh[k] * (h[k] - n);                       \
+                T dan = dn * (1 - n * n), dar = dan * hn * r * (1 - r);                \
+                T daz = dz * z * (1 - z);                                              \
+                if (dxp) {                                                             \
+                    dxp[g0] += dar, dxp[g0 + H] += daz, dxp[g0 + 2 * H] += dan;        \
+                }                                                                      \
+                if (dhp) {                                                             \
+                    dhp[g0] += dar, dhp[g0 + H] += daz, dhp[g0 + 2 * H] += dan * r;    \
+                }                                                                      \
+                if (dhprev) dhprev[k] += dh[k] * z;                                    \
+            }                                                                          \
+        }                                                                              \
+    }
+
+static void gru_backward(rg_tape *tp, rg_entry *e) {
+    int64_t B = e->in[2]->shape[0], H = e->in[2]->shape[1];
+    if (e->in[0]->dtype == RG_F32)
+        GRU_BACKWARD(float)
+    else
+        GRU_BACKWARD(double)
+}
+
+static const rg_op op_gru = {"gru_gates", 3, 1, gru_shape, gru_forward, gru_backward};
+
+rg_tensor *rg_gru_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *h) {
+    return rg_apply(tp, &op_gru, 3, (rg_tensor *[]){xp, hp, h}, NULL);
+}
+
+const rg_op *const rg_rows_fused[] = {&op_lstm, &op_gru};
+const int rg_rows_fused_n = 2;
