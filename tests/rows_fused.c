@@ -76,7 +76,7 @@ static void fused_equals_plain(rg_dtype dt, double tol, bool is_lstm) {
                        rg_uniform(NULL, dt, RG_DIMS(B, H), -2, 2, &r)};
     rg_tensor *wh = rg_uniform(NULL, dt, RG_DIMS(B, H), -1, 1, &r);
     rg_tensor *wc = rg_uniform(NULL, dt, RG_DIMS(B, H), -1, 1, &r);
-    rg_tensor *gsave[3], *vals[2];
+    rg_tensor *gsave[3] = {0}, *vals[2] = {0};
     for (int k = 0; k < 3; ++k) rg_set_requires_grad(x[k], true);
     rg_tape *tp = rg_tape_new();
     for (int pass = 0; pass < 2; ++pass) {

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""PyTorch float64 references for the rows of tests/rows_matmul.c and
+tests/rows_fused.c (same case names).  tests/test_ops_forward.c runs the C
+build on the same inputs and compares.
+
+    /usr/bin/python3 tools/op_refs_matmul.py [tests/data/ops_matmul.txt]
+"""
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from refio import RefWriter  # noqa: E402
+
+torch.manual_seed(4321)
+D = torch.float64
+
+
+def u(*shape):
+    return torch.rand(*shape, dtype=D) * 3.0 - 1.5
+
+
+def lstm_gates(xp, hp, c):
+    i, f, g, o = (xp + hp).chunk(4, dim=1)
+    c2 = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h2 = torch.sigmoid(o) * torch.tanh(c2)
+    return h2, c2
+
+
+def gru_gates(xp, hp, h):
+    xr, xz, xn = xp.chunk(3, dim=1)
+    hr, hz, hn = hp.chunk(3, dim=1)
+    r = torch.sigmoid(xr + hr)
+    z = torch.sigmoid(xz + hz)
+    n = torch.tanh(xn + r * hn)
+    return (1 - z) * n + z * h
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "ops_matmul.txt")
+    w = RefWriter(out)
+    a, b = u(3, 4), u(4, 5)
+    w.case("matmul_2d", [a, b], [a @ b])
+    a, b = u(4, 3), u(4, 5)
+    w.case("matmul_ta", [a, b], [a.T @ b])
+    a, b = u(3, 4), u(5, 4)
+    w.case("matmul_tb", [a, b], [a @ b.T])
+    a, b = u(4, 3), u(5, 4)
+    w.case("matmul_tab", [a, b], [a.T @ b.T])
+    a, b = u(2, 3, 4), u(2, 4, 5)
+    w.case("matmul_batched", [a, b], [torch.bmm(a, b)])
+    a, b = u(2, 4, 3), u(2, 5, 4)
+    w.case("matmul_batched_tab", [a, b], [torch.bmm(a.transpose(1, 2), b.transpose(1, 2))])
+    a, b = u(2, 3, 4), u(4, 5)
+    w.case("matmul_batched_shared_b", [a, b], [torch.matmul(a, b)])
+    a, b = u(2, 3, 4), u(5, 4)
+    w.case("matmul_batched_shared_b_tb", [a, b], [torch.matmul(a, b.T)])
+    a, b = u(2, 4, 3), u(4, 5)
+    w.case("matmul_batched_shared_b_ta", [a, b], [torch.matmul(a.transpose(1, 2), b)])
+    x, W, bias = u(3, 4), u(5, 4), u(5)
+    w.case("linear", [x, W, bias], [torch.nn.functional.linear(x, W, bias)])
+    w.case("linear_nobias", [x, W], [torch.nn.functional.linear(x, W)])
+    xp, hp, c = u(2, 12), u(2, 12), u(2, 3)
+    h2, c2 = lstm_gates(xp, hp, c)
+    w.case("lstm_gates", [xp, hp, c], [torch.cat([h2, c2], dim=1)])
+    w.case("lstm_gates_h_only", [xp, hp, c], [h2])
+    xp, hp, h = u(2, 9), u(2, 9), u(2, 3)
+    w.case("gru_gates", [xp, hp, h], [gru_gates(xp, hp, h)])
+    w.close()
+
+
+if __name__ == "__main__":
+    main()
