@@ -7,6 +7,8 @@
 
 #define RG_ALIGN 64
 #define RG_ERRLEN 512
+#define RG_MAX_DEFERRED 16
+#define RG_MAX_SLOTS 16
 
 /* An always-on invariant check: a broken one is a bug in retrograd itself. */
 #define RG_ASSERT(c)                                                                  \
@@ -31,6 +33,15 @@ struct rg_tape {
     bool failed;
     bool grad_enabled, anomaly, training;
     char err[RG_ERRLEN];
+    struct {
+        void (*fn)(rg_tape *, void *);
+        void *ctx;
+    } deferred[RG_MAX_DEFERRED];
+    int n_deferred;
+    struct {
+        const void *key;
+        void *value;
+    } slots[RG_MAX_SLOTS];
 };
 
 /* Records msg as the tape's error (first one wins) and as the thread's last error. */

@@ -199,6 +199,15 @@ void rg_op_foreach(void (*fn)(const rg_op *op, void *user), void *user);
 /* Filled by ops/ at start-up; the core calls it once. */
 void rg_ops_register_builtin(void);
 
+/* For backward rules that batch work across entries (a weight used at every
+ * time step gets its gradient from one GEMM over all steps): fn(tp, ctx) runs
+ * once when the current backward sweep ends, before rg_backward returns, in
+ * registration order.  Valid only inside a backward rule.  0 or -1. */
+int rg_tape_defer(rg_tape *tp, void (*fn)(rg_tape *tp, void *ctx), void *ctx);
+/* A pointer-sized slot of the tape owned by `key` (an op row, say), NULL after
+ * rg_tape_new and rg_tape_reset: where a backward rule finds its deferred work. */
+void **rg_tape_slot(rg_tape *tp, const void *key);
+
 /* ---- backward ------------------------------------------------------------ */
 /* Reverse sweep from a scalar loss (its gradient seeded with 1).  Gradients of
  * every tensor that requires one accumulate (+=).  0 or -1. */

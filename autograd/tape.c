@@ -109,6 +109,37 @@ void rg_tape_reset(rg_tape *tp) {
     tp->failed = false;
     tp->err[0] = '\0';
     tp->gen = rg_next_gen();
+    tp->n_deferred = 0;
+    memset(tp->slots, 0, sizeof tp->slots);
+}
+
+int rg_tape_defer(rg_tape *tp, void (*fn)(rg_tape *, void *), void *ctx) {
+    if (tp->n_deferred == RG_MAX_DEFERRED)
+        return rg_op_error(tp, "rg_tape_defer: more than %d deferred tasks in one sweep",
+                           RG_MAX_DEFERRED);
+    tp->deferred[tp->n_deferred].fn = fn;
+    tp->deferred[tp->n_deferred].ctx = ctx;
+    tp->n_deferred++;
+    return 0;
+}
+
+void **rg_tape_slot(rg_tape *tp, const void *key) {
+    for (int i = 0; i < RG_MAX_SLOTS; ++i) {
+        if (tp->slots[i].key == key) return &tp->slots[i].value;
+        if (!tp->slots[i].key) {
+            tp->slots[i].key = key;
+            tp->slots[i].value = NULL;
+            return &tp->slots[i].value;
+        }
+    }
+    RG_ASSERT(!"more than RG_MAX_SLOTS tape slots in use");
+    return NULL;
+}
+
+/* Runs the work that backward rules deferred to the end of the sweep. */
+static void run_deferred(rg_tape *tp) {
+    for (int i = 0; i < tp->n_deferred; ++i) tp->deferred[i].fn(tp, tp->deferred[i].ctx);
+    tp->n_deferred = 0;
 }
 
 const char *rg_tape_error(const rg_tape *tp) { return tp && tp->failed ? tp->err : NULL; }
@@ -306,7 +337,10 @@ int rg_backward_seed(rg_tape *tp, rg_tensor *t, const rg_tensor *seed) {
         if (!e->op->backward)
             return rg_op_error(tp, "rg_backward: op '%s' has no backward rule", e->op->name);
         e->op->backward(tp, e);
-        if (tp->failed) return -1;
+        if (tp->failed) {
+            tp->n_deferred = 0;
+            return -1;
+        }
         if (tp->anomaly)
             for (int j = 0; j < e->n_in; ++j) {
                 rg_tensor *x = e->in[j];
@@ -317,7 +351,8 @@ int rg_backward_seed(rg_tape *tp, rg_tensor *t, const rg_tensor *seed) {
                                        e->op->name, j, rg_shape_str(x, s1, sizeof s1));
             }
     }
-    return 0;
+    run_deferred(tp);
+    return tp->failed ? -1 : 0;
 }
 
 int rg_backward(rg_tape *tp, rg_tensor *loss) { return rg_backward_seed(tp, loss, NULL); }

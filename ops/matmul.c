@@ -165,12 +165,105 @@ static void linear_forward(rg_tape *tp, rg_entry *e) {
     gemm(x->dtype, false, true, N, O, I, x->data, I, W->data, I, beta, y->data, O);
 }
 
+/* Deferred weight gradients.  A weight that is a leaf (a parameter) and is used
+ * at every time step would otherwise get T small GEMMs with K = B rows each;
+ * instead each backward call queues (dy, x) and one GEMM per weight over all
+ * queued rows runs when the sweep ends (rows packed in blocks of DW_BLOCK, so
+ * memory stays bounded for 10^4-step sequences). */
+enum { DW_BLOCK = 4096 };
+
+typedef struct dw_item {
+    struct dw_item *next;
+    const char *dy, *x;
+    int64_t N;
+} dw_item;
+
+typedef struct dw_group {
+    struct dw_group *next;
+    rg_tensor *W;
+    int64_t rows;
+    dw_item *head, *tail;
+} dw_group;
+
+static const rg_op op_linear;
+
+static void dw_gemm_rows(rg_tensor *W, const void *dy, const void *x, int64_t N) {
+    int64_t O = W->shape[0], I = W->shape[1];
+    gemm(W->dtype, true, false, O, I, N, dy, O, x, I, 1, W->grad, I);
+}
+
+static void dw_flush(rg_tape *tp, void *ctx) {
+    dw_group **slot = (dw_group **)rg_tape_slot(tp, &op_linear);
+    for (dw_group *g = *slot; g; g = g->next) {
+        rg_tensor *W = g->W;
+        int64_t O = W->shape[0], I = W->shape[1];
+        size_t es = rg_dtype_size(W->dtype);
+        if (!g->head->next) {
+            dw_gemm_rows(W, g->head->dy, g->head->x, g->head->N);
+            continue;
+        }
+        int64_t cap = g->rows < DW_BLOCK ? g->rows : DW_BLOCK;
+        char *dyb = rg_tape_alloc(tp, (size_t)(cap * O) * es);
+        char *xb = rg_tape_alloc(tp, (size_t)(cap * I) * es);
+        if (!dyb || !xb) return;
+        int64_t fill = 0;
+        for (dw_item *it = g->head; it; it = it->next) {
+            if (it->N > cap) { /* a single call bigger than a block: no packing */
+                dw_gemm_rows(W, it->dy, it->x, it->N);
+                continue;
+            }
+            if (fill + it->N > cap) {
+                dw_gemm_rows(W, dyb, xb, fill);
+                fill = 0;
+            }
+            memcpy(dyb + fill * O * es, it->dy, (size_t)(it->N * O) * es);
+            memcpy(xb + fill * I * es, it->x, (size_t)(it->N * I) * es);
+            fill += it->N;
+        }
+        if (fill) dw_gemm_rows(W, dyb, xb, fill);
+    }
+    *slot = NULL;
+}
+
+/* Queues dW += dy^T x for the end of the sweep; false when it cannot (then the
+ * caller does the GEMM at once). */
+static bool dw_defer(rg_tape *tp, rg_tensor *W, const void *dy, const void *x, int64_t N) {
+    if (W->node >= 0) return false; /* W has history: its gradient is needed in the sweep */
+    dw_group **slot = (dw_group **)rg_tape_slot(tp, &op_linear);
+    dw_group *g = *slot;
+    while (g && g->W != W) g = g->next;
+    dw_item *it = rg_tape_alloc(tp, sizeof *it);
+    if (!it) return false;
+    if (!g) {
+        g = rg_tape_alloc(tp, sizeof *g);
+        if (!g) return false;
+        if (!*slot && rg_tape_defer(tp, dw_flush, NULL) < 0) return false;
+        g->W = W;
+        g->rows = 0;
+        g->head = g->tail = NULL;
+        g->next = *slot;
+        *slot = g;
+    }
+    it->dy = dy;
+    it->x = x;
+    it->N = N;
+    it->next = NULL;
+    if (g->tail)
+        g->tail->next = it;
+    else
+        g->head = it;
+    g->tail = it;
+    g->rows += N;
+    return true;
+}
+
 static void linear_backward(rg_tape *tp, rg_entry *e) {
     rg_tensor *x = e->in[0], *W = e->in[1], *y = e->out[0];
     int64_t N = x->shape[0], I = x->shape[1], O = W->shape[0];
     void *dx = rg_grad(tp, x), *dW = rg_grad(tp, W);
     if (dx) gemm(x->dtype, false, false, N, I, O, y->grad, O, W->data, I, 1, dx, I);
-    if (dW) gemm(x->dtype, true, false, O, I, N, y->grad, O, x->data, I, 1, dW, I);
+    if (dW && !dw_defer(tp, W, y->grad, x->data, N))
+        gemm(x->dtype, true, false, O, I, N, y->grad, O, x->data, I, 1, dW, I);
     if (e->n_in == 3) {
         void *db = rg_grad(tp, e->in[2]);
         if (!db) return;
