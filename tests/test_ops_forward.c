@@ -252,7 +252,7 @@ Test(ops_shape, slice_out_of_range) {
 Test(ops_shape, split_and_int_movement) {
     rg_tape *tp = rg_tape_new();
     rg_tensor *ids = iota(tp, RG_I32, RG_DIMS(2, 6));
-    rg_tensor *p[3];
+    rg_tensor *p[4];
     cr_assert_eq(rg_split(tp, ids, -1, 3, p), 0, "%s", rg_tape_error(tp));
     cr_expect_eq(p[1]->dtype, RG_I32);
     cr_expect_eq(p[1]->shape[1], 2);
