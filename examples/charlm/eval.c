@@ -1,0 +1,91 @@
+/* charlm eval: CHECKPOINT.md's evaluation semantics over a text: zero state,
+ * state carried through the whole text, mean -ln p of the N-1 predictions. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "charlm.h"
+
+static const char *usage_line = "usage: charlm eval --model FILE --text FILE";
+
+typedef struct eval_progress {
+    double start, last;
+    bool shown;
+} eval_progress;
+
+static void report(int64_t done, int64_t total, void *user)
+{
+    eval_progress *e = user;
+    double now = charlm_now();
+    if (now - e->last < 1.0 && done < total)
+        return;
+    if (!e->shown && done == total)
+        return; /* finished before the first report was due: stay quiet */
+    e->last = now;
+    e->shown = true;
+    double rate = (double)done / (now - e->start);
+    fprintf(stderr, "\reval: %lld/%lld chars (%.1f%%), %.0f chars/s, %.0fs left   ",
+            (long long)done, (long long)total, 100.0 * (double)done / (double)total, rate,
+            (double)(total - done) / rate);
+    if (done == total)
+        fprintf(stderr, "\n");
+}
+
+int charlm_eval_main(int argc, char **argv)
+{
+    const char *model = NULL, *text = NULL;
+    int64_t threads = 1;
+    cli_flag fl[] = {
+        {"--model", CLI_STRING, &model, 0, 0, "checkpoint (required)", 0},
+        {"--text", CLI_STRING, &text, 0, 0, "text to evaluate (required)", 0},
+        {"--threads", CLI_INT, &threads, 1, 1024, "BLAS threads (default 1)", 0},
+    };
+    int nf = (int)(sizeof fl / sizeof fl[0]);
+    int prc = cli_parse("charlm eval", usage_line, argc, argv, 2, fl, nf);
+    if (prc != 0)
+        return prc > 0 ? 0 : 2;
+    if (!model || !text) {
+        fprintf(stderr, "charlm eval: --model FILE and --text FILE are required\n%s\n",
+                usage_line);
+        return 2;
+    }
+    rg_set_threads((int)threads);
+    charlm_model m;
+    if (charlm_model_load(&m, model, RG_F32) != 0) {
+        fprintf(stderr, "charlm eval: %s\n", rg_last_error());
+        return 1;
+    }
+    int status = 1;
+    uint8_t *bytes = NULL;
+    int32_t *ids = NULL;
+    int64_t n = 0;
+    double sum;
+    eval_progress ep = {charlm_now(), charlm_now(), false};
+    if (charlm_read_file(text, &bytes, &n) != 0) {
+        fprintf(stderr, "charlm eval: %s\n", rg_last_error());
+        goto out;
+    }
+    if (n < 2) {
+        fprintf(stderr, "charlm eval: %s has %lld byte; at least 2 are needed for one "
+                "prediction\n", text, (long long)n);
+        goto out;
+    }
+    ids = malloc((size_t)n * sizeof *ids);
+    if (!ids) {
+        fprintf(stderr, "charlm eval: out of memory\n");
+        goto out;
+    }
+    if (charlm_encode(&m.vocab, bytes, n, ids, text) != 0 ||
+        charlm_eval_ids(&m, ids, n, &sum, report, &ep) != 0) {
+        fprintf(stderr, "charlm eval: %s\n", rg_last_error());
+        goto out;
+    }
+    double loss = sum / (double)(n - 1);
+    printf("eval: chars=%lld loss=%.6f bpc=%.6f ppl=%.6f\n", (long long)(n - 1), loss,
+           loss / log(2.0), exp(loss));
+    status = 0;
+out:
+    free(bytes);
+    free(ids);
+    charlm_model_free(&m);
+    return status;
+}

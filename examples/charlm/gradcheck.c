@@ -1,0 +1,116 @@
+/* charlm gradcheck: the whole model (embedding, recurrent stack, head, mean
+ * cross-entropy) in float64 with random weights and a random batch; every
+ * parameter tensor's gradient against central finite differences. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "charlm.h"
+
+static const char *usage_line =
+    "usage: charlm gradcheck [--cell C] [--layers N] [--hidden N] [--embed N] [--unroll T]\n"
+    "                        [--batch B] [--vocab V] [--seed S]";
+
+typedef struct gc_ctx {
+    const charlm_model *m;
+    const int32_t *in, *tg;
+    int64_t T, B;
+} gc_ctx;
+
+/* the mean loss of the batch; the parameters are read through the model */
+static rg_tensor *loss_fn(rg_tape *tp, rg_tensor *const *inputs, int n, void *user)
+{
+    (void)inputs;
+    (void)n;
+    gc_ctx *g = user;
+    rg_tensor *ids = rg_from_data(tp, RG_I32, RG_DIMS(g->T, g->B), g->in);
+    rg_tensor *tg = rg_from_data(tp, RG_I32, RG_DIMS(g->T * g->B), g->tg);
+    rg_tensor *logits = charlm_forward(tp, g->m, ids, NULL, NULL, NULL);
+    return tg ? rg_cross_entropy(tp, logits, tg, RG_MEAN) : NULL;
+}
+
+int charlm_gradcheck_main(int argc, char **argv)
+{
+    const char *cell_name = "lstm";
+    int64_t layers = 2, hidden = 5, embed = 4, unroll = 4, batch = 3, vocab = 7, seed = 1;
+    cli_flag fl[] = {
+        {"--cell", CLI_STRING, &cell_name, 0, 0, "lstm | gru | rnn_tanh | rnn_relu (default lstm)", 0},
+        {"--layers", CLI_INT, &layers, 1, 8, "recurrent layers (default 2)", 0},
+        {"--hidden", CLI_INT, &hidden, 1, 256, "hidden size (default 5)", 0},
+        {"--embed", CLI_INT, &embed, 1, 256, "embedding size (default 4)", 0},
+        {"--unroll", CLI_INT, &unroll, 1, 256, "time steps (default 4)", 0},
+        {"--batch", CLI_INT, &batch, 1, 256, "sequences (default 3)", 0},
+        {"--vocab", CLI_INT, &vocab, 2, 256, "vocabulary size (default 7)", 0},
+        {"--seed", CLI_INT, &seed, 0, 9.2e18, "random seed (default 1)", 0},
+    };
+    int nf = (int)(sizeof fl / sizeof fl[0]);
+    int prc = cli_parse("charlm gradcheck", usage_line, argc, argv, 2, fl, nf);
+    if (prc != 0)
+        return prc > 0 ? 0 : 2;
+    const rg_cell_type *cell = rg_cell_type_find(cell_name);
+    if (!cell || !strcmp(cell_name, "rnn")) {
+        fprintf(stderr, "charlm gradcheck: --cell '%s' is not one of lstm, gru, rnn_tanh, "
+                "rnn_relu\n", cell_name);
+        return 2;
+    }
+    rg_rng rng;
+    rg_rng_seed(&rng, (uint64_t)seed);
+    charlm_vocab v;
+    uint8_t bytes[256];
+    for (int i = 0; i < vocab; i++)
+        bytes[i] = (uint8_t)i;
+    charlm_vocab_from_text(&v, bytes, vocab);
+    charlm_model m;
+    if (charlm_model_init(&m, cell, &v, embed, hidden, (int)layers, 0.0, RG_F64, &rng) != 0) {
+        fprintf(stderr, "charlm gradcheck: %s\n", rg_last_error());
+        return 1;
+    }
+    int32_t *in = malloc((size_t)(unroll * batch) * sizeof *in);
+    int32_t *tg = malloc((size_t)(unroll * batch) * sizeof *tg);
+    if (!in || !tg) {
+        fprintf(stderr, "charlm gradcheck: out of memory\n");
+        free(in);
+        free(tg);
+        charlm_model_free(&m);
+        return 1;
+    }
+    for (int64_t i = 0; i < unroll * batch; i++) {
+        in[i] = (int32_t)rg_rng_below(&rng, vocab);
+        tg[i] = (int32_t)rg_rng_below(&rng, vocab);
+    }
+    gc_ctx g = {&m, in, tg, unroll, batch};
+    rg_gradcheck_opts o;
+    rg_gradcheck_defaults(&o);
+    printf("gradcheck: %s %lldx%lld, embed %lld, vocab %lld, unroll %lld, batch %lld, float64, "
+           "eps %g, atol %g, rtol %g\n", cell->name, (long long)layers, (long long)hidden,
+           (long long)embed, (long long)vocab, (long long)unroll, (long long)batch, o.eps,
+           o.atol, o.rtol);
+    printf("%-20s %-10s %12s %12s\n", "parameter", "shape", "max_abs_err", "max_rel_err");
+    bool pass = true;
+    double worst = 0;
+    int n = rg_params_count(m.P), status = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name;
+        rg_tensor *p = rg_params_at(m.P, i, &name);
+        rg_gradcheck_result res;
+        if (rg_gradcheck(loss_fn, 1, &p, &g, &o, &res) != 0) {
+            fprintf(stderr, "charlm gradcheck: %s: %s\n", name, rg_last_error());
+            status = 1;
+            break;
+        }
+        char shape[64];
+        printf("%-20s %-10s %12.3e %12.3e%s\n", name, rg_shape_str(p, shape, sizeof shape),
+               res.max_abs_err, res.max_rel_err, res.pass ? "" : "  FAIL");
+        pass = pass && res.pass;
+        if (res.max_rel_err > worst || isnan(res.max_rel_err))
+            worst = res.max_rel_err;
+    }
+    if (status == 0) {
+        printf("gradcheck: params=%d max_rel_err=%.3e %s\n", n, worst, pass ? "PASS" : "FAIL");
+        status = pass ? 0 : 1;
+    }
+    free(in);
+    free(tg);
+    charlm_model_free(&m);
+    return status;
+}

@@ -1,0 +1,206 @@
+/* charlm's model: CHECKPOINT.md's CharLM (Embedding -> recurrent stack ->
+ * Linear head) built from the library's layers, its checkpoint, and the
+ * evaluation of a whole text with the state carried through it. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "charlm.h"
+
+int charlm_model_init(charlm_model *m, const rg_cell_type *cell, const charlm_vocab *v,
+                      int64_t E, int64_t H, int L, double dropout, rg_dtype dt, rg_rng *rng)
+{
+    memset(m, 0, sizeof *m);
+    if (!cell || v->n < 1 || E < 1 || H < 1 || L < 1) {
+        rg_set_error("charlm: bad model sizes (V %d, E %lld, H %lld, L %d)", v->n,
+                     (long long)E, (long long)H, L);
+        return -1;
+    }
+    m->cell = cell;
+    m->V = v->n;
+    m->E = E;
+    m->H = H;
+    m->L = L;
+    m->dropout = dropout;
+    m->dtype = dt;
+    m->vocab = *v;
+    m->P = rg_params_new();
+    if (!m->P)
+        return -1;
+    /* PyTorch's construction order, which is also its initialisation order */
+    rg_seq_config sc = {.cell = cell, .input_size = E, .hidden_size = H, .num_layers = L,
+                        .bidirectional = false, .dropout = dropout, .dtype = dt};
+    if (rg_embedding_layer_init(&m->embed, m->P, "embed", m->V, E, dt, rng) != 0 ||
+        !(m->rnn = rg_seq_new(m->P, "rnn", &sc, rng)) ||
+        rg_linear_layer_init(&m->head, m->P, "head", H, m->V, true, dt, rng) != 0) {
+        charlm_model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+void charlm_model_free(charlm_model *m)
+{
+    rg_seq_free(m->rnn);
+    rg_params_free(m->P);
+    m->rnn = NULL;
+    m->P = NULL;
+}
+
+int charlm_state_count(const charlm_model *m)
+{
+    return m->cell->n_state;
+}
+
+rg_tensor *charlm_forward(rg_tape *tp, const charlm_model *m, rg_tensor *ids,
+                          rg_tensor *const *init, rg_tensor **final, rg_rng *dropout_rng)
+{
+    if (!ids)
+        return NULL;
+    int64_t T = ids->shape[0], B = ids->shape[1];
+    rg_tensor *x = rg_embedding_layer_forward(tp, &m->embed, ids);           /* [T,B,E] */
+    rg_tensor *h = rg_seq_forward(tp, m->rnn, x, NULL, init, final, dropout_rng); /* [T,B,H] */
+    rg_tensor *flat = h ? rg_reshape(tp, h, RG_DIMS(T * B, m->H)) : NULL;
+    return rg_linear_layer_forward(tp, &m->head, flat);                        /* [T*B,V] */
+}
+
+int charlm_model_save(const charlm_model *m, const char *path, const char *const *extra_meta)
+{
+    char vocab[256 * 4 + 1];
+    if (charlm_vocab_format(&m->vocab, vocab, sizeof vocab) != 0) {
+        rg_set_error("charlm: vocabulary too long to format");
+        return -1;
+    }
+    rg_safetensors *st = rg_checkpoint_from_params(m->P, NULL);
+    if (!st)
+        return -1;
+    int rc = rg_safetensors_set_meta(st, "cell", m->cell->name);
+    rc = rc ? rc : rg_safetensors_set_meta(st, "vocab", vocab);
+    rc = rc ? rc : rg_safetensors_set_meta(st, "format", "retrograd charlm 1");
+    for (int i = 0; extra_meta && extra_meta[i] && extra_meta[i + 1] && rc == 0; i += 2)
+        rc = rg_safetensors_set_meta(st, extra_meta[i], extra_meta[i + 1]);
+    rc = rc ? rc : rg_safetensors_write(st, path, RG_F32);
+    rg_safetensors_free(st);
+    return rc;
+}
+
+/* rows and columns of a rank-2 tensor of st, or -1 when absent / not rank 2 */
+static int dims2(const rg_safetensors *st, const char *name, int64_t *r, int64_t *c)
+{
+    const rg_tensor *t = rg_safetensors_get(st, name);
+    if (!t || t->rank != 2)
+        return -1;
+    *r = t->shape[0];
+    *c = t->shape[1];
+    return 0;
+}
+
+int charlm_model_load(charlm_model *m, const char *path, rg_dtype dt)
+{
+    memset(m, 0, sizeof *m);
+    rg_safetensors *st = rg_safetensors_read(path);
+    if (!st)
+        return -1;
+    int rc = -1;
+    charlm_vocab v;
+    const char *cell_name = rg_safetensors_get_meta(st, "cell");
+    const rg_cell_type *cell = cell_name ? rg_cell_type_find(cell_name) : NULL;
+    int64_t V, E, GH, H;
+    if (!cell_name) {
+        rg_set_error("%s: not a charlm checkpoint: metadata 'cell' is missing", path);
+        goto done;
+    }
+    if (!cell || !strcmp(cell_name, "rnn")) {
+        rg_set_error("%s: metadata 'cell' is '%s'; expected lstm, gru, rnn_tanh or rnn_relu",
+                     path, cell_name);
+        goto done;
+    }
+    if (charlm_vocab_parse(&v, rg_safetensors_get_meta(st, "vocab"), path) != 0)
+        goto done;
+    if (dims2(st, "embed.weight", &V, &E) != 0) {
+        rg_set_error("%s: tensor 'embed.weight' [V,E] is missing or not 2-dimensional", path);
+        goto done;
+    }
+    if (V != v.n) {
+        rg_set_error("%s: 'embed.weight' has %lld rows but the vocabulary has %d bytes", path,
+                     (long long)V, v.n);
+        goto done;
+    }
+    if (dims2(st, "rnn.weight_hh_l0", &GH, &H) != 0) {
+        rg_set_error("%s: tensor 'rnn.weight_hh_l0' is missing or not 2-dimensional", path);
+        goto done;
+    }
+    int G = cell == &rg_cell_lstm ? 4 : cell == &rg_cell_gru ? 3 : 1;
+    if (H < 1 || GH != G * H) {
+        rg_set_error("%s: 'rnn.weight_hh_l0' is [%lld,%lld]; a %s of hidden size %lld needs "
+                     "[%lld,%lld]", path, (long long)GH, (long long)H, cell_name, (long long)H,
+                     (long long)(G * H), (long long)H);
+        goto done;
+    }
+    int L = 0;
+    for (;; L++) {
+        char name[64];
+        snprintf(name, sizeof name, "rnn.weight_ih_l%d", L);
+        if (!rg_safetensors_get(st, name))
+            break;
+    }
+    if (L < 1) {
+        rg_set_error("%s: tensor 'rnn.weight_ih_l0' is missing", path);
+        goto done;
+    }
+    if (charlm_model_init(m, cell, &v, E, H, L, 0.0, dt, NULL) != 0)
+        goto done;
+    if (rg_checkpoint_load_params_from(m->P, st, path, true) != 0) {
+        charlm_model_free(m);
+        goto done;
+    }
+    rc = 0;
+done:
+    rg_safetensors_free(st);
+    return rc;
+}
+
+int charlm_eval_ids(const charlm_model *m, const int32_t *ids, int64_t n, double *sum_nll,
+                    charlm_progress_fn progress, void *user)
+{
+    enum { CHUNK = 256 };
+    *sum_nll = 0;
+    if (n < 2)
+        return 0;
+    int ns = charlm_state_count(m);
+    rg_tensor *state[RG_CELL_MAX_STATE] = {0};
+    rg_tape *tp = rg_tape_new();
+    int rc = tp ? 0 : -1;
+    for (int j = 0; j < ns && rc == 0; j++)
+        if (!(state[j] = rg_zeros(NULL, m->dtype, RG_DIMS(m->L, 1, m->H))))
+            rc = -1;
+    if (tp) {
+        rg_tape_set_grad_enabled(tp, false);
+        rg_tape_set_training(tp, false);
+    }
+    double sum = 0;
+    for (int64_t at = 0; at < n - 1 && rc == 0; at += CHUNK) {
+        int64_t T = n - 1 - at < CHUNK ? n - 1 - at : CHUNK;
+        rg_tape_reset(tp);
+        rg_tensor *in = rg_from_data(tp, RG_I32, RG_DIMS(T, 1), ids + at);
+        rg_tensor *tg = rg_from_data(tp, RG_I32, RG_DIMS(T), ids + at + 1);
+        rg_tensor *final[RG_CELL_MAX_STATE] = {0};
+        rg_tensor *logits = charlm_forward(tp, m, in, state, final, NULL);
+        rg_tensor *loss = tg ? rg_cross_entropy(tp, logits, tg, RG_SUM) : NULL;
+        if (!loss) {
+            rg_set_error("charlm eval: %s", rg_tape_error(tp) ? rg_tape_error(tp) : rg_last_error());
+            rc = -1;
+            break;
+        }
+        sum += rg_get(loss, 0);
+        for (int j = 0; j < ns; j++)
+            rg_tensor_copy(state[j], final[j]);
+        if (progress)
+            progress(at + T, n - 1, user);
+    }
+    for (int j = 0; j < ns; j++)
+        rg_tensor_free(state[j]);
+    rg_tape_free(tp);
+    *sum_nll = sum;
+    return rc;
+}
