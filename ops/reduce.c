@@ -1,0 +1,339 @@
+/* Reduction rows of the op table: sum, mean and max over all elements (a
+ * rank-0 result) or along one axis (attr.i[0] = axis, negative counts from the
+ * end; attr.i[1] = keepdim), F32 and F64.  Forward and backward side by side. */
+#include <math.h>
+#include <string.h>
+
+#include "ops_internal.h"
+
+/* ---- shape rules ----------------------------------------------------------- */
+
+static int check_float(rg_tape *tp, const rg_entry *e) {
+    const rg_tensor *a = e->in[0];
+    if (a->dtype == RG_F32 || a->dtype == RG_F64) return 0;
+    char s[64];
+    return rg_op_error(tp, "rg_%s: a %s is %s; reductions take float32 or float64",
+                       e->op->name, rg_shape_str(a, s, sizeof s), rg_dtype_name(a->dtype));
+}
+
+/* y [] of a's dtype; max needs at least one element. */
+static int all_shape(rg_tape *tp, rg_entry *e) {
+    if (check_float(tp, e)) return -1;
+    if (e->in[0]->numel == 0 && strcmp(e->op->name, "max") == 0) {
+        char s[64];
+        return rg_op_error(tp, "rg_max: a %s is empty", rg_shape_str(e->in[0], s, sizeof s));
+    }
+    rg_tensor *y = e->out[0];
+    y->dtype = e->in[0]->dtype;
+    y->rank = 0;
+    y->numel = 1;
+    for (int i = 0; i < RG_MAX_RANK; i++) y->shape[i] = 1;
+    return 0;
+}
+
+/* a viewed as [outer, n, inner] around the reduced axis. */
+typedef struct axis_geom {
+    int64_t outer, n, inner;
+} axis_geom;
+
+static axis_geom geom_of(const rg_tensor *a, int axis) {
+    axis_geom g = {1, 1, 1};
+    for (int i = 0; i < a->rank; i++) {
+        if (i < axis) g.outer *= a->shape[i];
+        else if (i == axis) g.n = a->shape[i];
+        else g.inner *= a->shape[i];
+    }
+    return g;
+}
+
+/* y is a without the axis ([..., 1, ...] with keepdim).  A rank-0 a takes axis
+ * 0 or -1 and gives a rank-0 y. */
+static int axis_shape(rg_tape *tp, rg_entry *e) {
+    const rg_tensor *a = e->in[0];
+    char s[64];
+    if (check_float(tp, e)) return -1;
+    int axis = rg_axis_norm((int)e->attr.i[0], a->rank);
+    if (axis < 0 || e->attr.i[0] != (int)e->attr.i[0])
+        return rg_op_error(tp, "rg_%s: axis %lld out of range for a %s", e->op->name,
+                           (long long)e->attr.i[0], rg_shape_str(a, s, sizeof s));
+    if (a->rank > 0 && a->shape[axis] == 0 && strcmp(e->op->name, "max_axis") == 0)
+        return rg_op_error(tp, "rg_max_axis: axis %d of a %s is empty", axis,
+                           rg_shape_str(a, s, sizeof s));
+    bool keep = e->attr.i[1] != 0;
+    rg_tensor *y = e->out[0];
+    y->dtype = a->dtype;
+    y->rank = 0;
+    y->numel = 1;
+    for (int i = 0; i < a->rank; i++) {
+        if (i == axis && !keep) continue;
+        y->shape[y->rank] = i == axis ? 1 : a->shape[i];
+        y->numel *= y->shape[y->rank];
+        y->rank++;
+    }
+    for (int i = y->rank; i < RG_MAX_RANK; i++) y->shape[i] = 1;
+    return 0;
+}
+
+/* ---- sum and mean over all elements ------------------------------------------ */
+
+/* y = scale * sum_i x_i, accumulated in double for both dtypes. */
+static void sum_all(rg_entry *e, double scale) {
+    const rg_tensor *a = e->in[0];
+    double s = 0;
+    if (a->dtype == RG_F32) {
+        const float *x = a->data;
+        for (int64_t i = 0; i < a->numel; i++) s += x[i];
+        *(float *)e->out[0]->data = (float)(s * scale);
+    } else {
+        const double *x = a->data;
+        for (int64_t i = 0; i < a->numel; i++) s += x[i];
+        *(double *)e->out[0]->data = s * scale;
+    }
+}
+
+/* dx_i += scale * dy */
+static void sum_all_grad(rg_tape *tp, rg_entry *e, double scale) {
+    if (!e->out[0]->grad) return;
+    void *dx = rg_grad(tp, e->in[0]);
+    if (!dx) return;
+    int64_t n = e->in[0]->numel;
+    if (e->in[0]->dtype == RG_F32) {
+        const float g = (float)(*(const float *)e->out[0]->grad * scale);
+        float *d = dx;
+        for (int64_t i = 0; i < n; i++) d[i] += g;
+    } else {
+        const double g = *(const double *)e->out[0]->grad * scale;
+        double *d = dx;
+        for (int64_t i = 0; i < n; i++) d[i] += g;
+    }
+}
+
+/* sum: y = sum_i x_i;  dx_i = dy */
+static void sum_forward(rg_tape *tp, rg_entry *e) { sum_all(e, 1.0); }
+static void sum_backward(rg_tape *tp, rg_entry *e) { sum_all_grad(tp, e, 1.0); }
+static const rg_op sum_row = {"sum", 1, 1, all_shape, sum_forward, sum_backward};
+
+/* mean: y = sum_i x_i / N;  dx_i = dy / N (NaN for an empty a, as PyTorch) */
+static void mean_forward(rg_tape *tp, rg_entry *e) {
+    sum_all(e, 1.0 / (double)e->in[0]->numel);
+}
+static void mean_backward(rg_tape *tp, rg_entry *e) {
+    sum_all_grad(tp, e, 1.0 / (double)e->in[0]->numel);
+}
+static const rg_op mean_row = {"mean", 1, 1, all_shape, mean_forward, mean_backward};
+
+/* ---- max over all elements ------------------------------------------------------ */
+
+/* v beats the best so far: larger, or the first NaN (NaN propagates, as PyTorch). */
+#define MAX_BEATS(v, best) ((v) > (best) || ((v) != (v) && (best) == (best)))
+
+/* Flat index of the first largest element of a (numel >= 1). */
+static int64_t argmax_all(const rg_tensor *a) {
+    int64_t k = 0;
+    if (a->dtype == RG_F32) {
+        const float *x = a->data;
+        for (int64_t i = 1; i < a->numel; i++)
+            if (MAX_BEATS(x[i], x[k])) k = i;
+    } else {
+        const double *x = a->data;
+        for (int64_t i = 1; i < a->numel; i++)
+            if (MAX_BEATS(x[i], x[k])) k = i;
+    }
+    return k;
+}
+
+/* Forward keeps the argmax for backward when a gradient can be asked for. */
+static int64_t *save_indices(rg_tape *tp, rg_entry *e, int64_t n) {
+    e->saved = NULL;
+    if (!tp || !rg_tape_grad_enabled(tp) || !rg_requires_grad(e->in[0])) return NULL;
+    e->saved = rg_tape_alloc(tp, (size_t)(n > 0 ? n : 1) * sizeof(int64_t));
+    return e->saved;
+}
+
+/* max: y = x_k with k the first index of the largest element;  dx_k = dy, 0 elsewhere */
+static void max_forward(rg_tape *tp, rg_entry *e) {
+    const rg_tensor *a = e->in[0];
+    int64_t k = argmax_all(a);
+    int64_t *idx = save_indices(tp, e, 1);
+    if (idx) idx[0] = k;
+    if (a->dtype == RG_F32) *(float *)e->out[0]->data = ((const float *)a->data)[k];
+    else *(double *)e->out[0]->data = ((const double *)a->data)[k];
+}
+static void max_backward(rg_tape *tp, rg_entry *e) {
+    if (!e->out[0]->grad) return;
+    void *dx = rg_grad(tp, e->in[0]);
+    if (!dx) return;
+    int64_t k = e->saved ? *(const int64_t *)e->saved : argmax_all(e->in[0]);
+    if (e->in[0]->dtype == RG_F32) ((float *)dx)[k] += *(const float *)e->out[0]->grad;
+    else ((double *)dx)[k] += *(const double *)e->out[0]->grad;
+}
+static const rg_op max_row = {"max", 1, 1, all_shape, max_forward, max_backward};
+
+/* ---- sum and mean along an axis ---------------------------------------------------- */
+
+/* y[o,j] = scale * sum_k x[o,k,j]; the inner loop runs over j (contiguous). */
+#define SUM_AXIS_FWD(T, g, X, Y, scale)                                                \
+    do {                                                                               \
+        for (int64_t o = 0; o < (g).outer; o++) {                                      \
+            const T *restrict xo = (X) + o * (g).n * (g).inner;                        \
+            T *restrict yo = (Y) + o * (g).inner;                                      \
+            if ((g).inner == 1) {                                                      \
+                double s = 0;                                                          \
+                for (int64_t k = 0; k < (g).n; k++) s += xo[k];                        \
+                yo[0] = (T)(s * (scale));                                              \
+                continue;                                                              \
+            }                                                                          \
+            for (int64_t j = 0; j < (g).inner; j++) yo[j] = 0;                         \
+            for (int64_t k = 0; k < (g).n; k++)                                        \
+                for (int64_t j = 0; j < (g).inner; j++) yo[j] += xo[k * (g).inner + j]; \
+            for (int64_t j = 0; j < (g).inner; j++) yo[j] = (T)(yo[j] * (scale));      \
+        }                                                                              \
+    } while (0)
+
+/* dx[o,k,j] += scale * dy[o,j] */
+#define SUM_AXIS_BWD(T, g, G, D, scale)                                                \
+    do {                                                                               \
+        const T sc_ = (T)(scale);                                                      \
+        for (int64_t o = 0; o < (g).outer; o++) {                                      \
+            const T *restrict go = (G) + o * (g).inner;                                \
+            for (int64_t k = 0; k < (g).n; k++) {                                      \
+                T *restrict dk = (D) + (o * (g).n + k) * (g).inner;                    \
+                for (int64_t j = 0; j < (g).inner; j++) dk[j] += sc_ * go[j];          \
+            }                                                                          \
+        }                                                                              \
+    } while (0)
+
+static axis_geom entry_geom(const rg_entry *e) {
+    return geom_of(e->in[0], rg_axis_norm((int)e->attr.i[0], e->in[0]->rank));
+}
+
+static void sum_axis_run(rg_entry *e, bool mean) {
+    axis_geom g = entry_geom(e);
+    double scale = mean ? 1.0 / (double)g.n : 1.0;
+    if (e->in[0]->dtype == RG_F32)
+        SUM_AXIS_FWD(float, g, (const float *)e->in[0]->data, (float *)e->out[0]->data,
+                     scale);
+    else
+        SUM_AXIS_FWD(double, g, (const double *)e->in[0]->data, (double *)e->out[0]->data,
+                     scale);
+}
+
+static void sum_axis_grad(rg_tape *tp, rg_entry *e, bool mean) {
+    if (!e->out[0]->grad) return;
+    void *dx = rg_grad(tp, e->in[0]);
+    if (!dx) return;
+    axis_geom g = entry_geom(e);
+    double scale = mean ? 1.0 / (double)g.n : 1.0;
+    if (e->in[0]->dtype == RG_F32)
+        SUM_AXIS_BWD(float, g, (const float *)e->out[0]->grad, (float *)dx, scale);
+    else
+        SUM_AXIS_BWD(double, g, (const double *)e->out[0]->grad, (double *)dx, scale);
+}
+
+/* sum_axis: y[o,j] = sum_k x[o,k,j];  dx[o,k,j] = dy[o,j] */
+static void sum_axis_forward(rg_tape *tp, rg_entry *e) { sum_axis_run(e, false); }
+static void sum_axis_backward(rg_tape *tp, rg_entry *e) { sum_axis_grad(tp, e, false); }
+static const rg_op sum_axis_row = {"sum_axis", 1, 1, axis_shape, sum_axis_forward,
+                                   sum_axis_backward};
+
+/* mean_axis: y[o,j] = sum_k x[o,k,j] / n;  dx[o,k,j] = dy[o,j] / n */
+static void mean_axis_forward(rg_tape *tp, rg_entry *e) { sum_axis_run(e, true); }
+static void mean_axis_backward(rg_tape *tp, rg_entry *e) { sum_axis_grad(tp, e, true); }
+static const rg_op mean_axis_row = {"mean_axis", 1, 1, axis_shape, mean_axis_forward,
+                                    mean_axis_backward};
+
+/* ---- max along an axis ---------------------------------------------------------------- */
+
+/* y[o,j] = x[o,k*,j] with k* the first largest along k; idx[o,j] = k* when idx. */
+#define MAX_AXIS_FWD(T, g, X, Y, idx)                                                  \
+    do {                                                                               \
+        for (int64_t o = 0; o < (g).outer; o++)                                        \
+            for (int64_t j = 0; j < (g).inner; j++) {                                  \
+                const T *xo = (X) + o * (g).n * (g).inner + j;                         \
+                int64_t best = 0;                                                      \
+                for (int64_t k = 1; k < (g).n; k++)                                    \
+                    if (MAX_BEATS(xo[k * (g).inner], xo[best * (g).inner])) best = k;  \
+                (Y)[o * (g).inner + j] = xo[best * (g).inner];                         \
+                if (idx) (idx)[o * (g).inner + j] = best;                              \
+            }                                                                          \
+    } while (0)
+
+/* First largest k of x[o,:,j]. */
+static int64_t argmax_axis(const rg_tensor *a, axis_geom g, int64_t o, int64_t j) {
+    int64_t best = 0, base = o * g.n * g.inner + j;
+    if (a->dtype == RG_F32) {
+        const float *x = (const float *)a->data + base;
+        for (int64_t k = 1; k < g.n; k++)
+            if (MAX_BEATS(x[k * g.inner], x[best * g.inner])) best = k;
+    } else {
+        const double *x = (const double *)a->data + base;
+        for (int64_t k = 1; k < g.n; k++)
+            if (MAX_BEATS(x[k * g.inner], x[best * g.inner])) best = k;
+    }
+    return best;
+}
+
+/* max_axis: y[o,j] = max_k x[o,k,j];  dx[o,k*,j] = dy[o,j] at the first argmax k*, 0
+ * elsewhere */
+static void max_axis_forward(rg_tape *tp, rg_entry *e) {
+    axis_geom g = entry_geom(e);
+    int64_t *idx = save_indices(tp, e, e->out[0]->numel);
+    if (e->in[0]->dtype == RG_F32)
+        MAX_AXIS_FWD(float, g, (const float *)e->in[0]->data, (float *)e->out[0]->data, idx);
+    else
+        MAX_AXIS_FWD(double, g, (const double *)e->in[0]->data, (double *)e->out[0]->data,
+                     idx);
+}
+static void max_axis_backward(rg_tape *tp, rg_entry *e) {
+    if (!e->out[0]->grad) return;
+    void *dx = rg_grad(tp, e->in[0]);
+    if (!dx) return;
+    axis_geom g = entry_geom(e);
+    const int64_t *idx = e->saved;
+    for (int64_t o = 0; o < g.outer; o++)
+        for (int64_t j = 0; j < g.inner; j++) {
+            int64_t q = o * g.inner + j;
+            int64_t k = idx ? idx[q] : argmax_axis(e->in[0], g, o, j);
+            int64_t p = (o * g.n + k) * g.inner + j;
+            if (e->in[0]->dtype == RG_F32)
+                ((float *)dx)[p] += ((const float *)e->out[0]->grad)[q];
+            else
+                ((double *)dx)[p] += ((const double *)e->out[0]->grad)[q];
+        }
+}
+static const rg_op max_axis_row = {"max_axis", 1, 1, axis_shape, max_axis_forward,
+                                   max_axis_backward};
+
+/* ---- the rows and the public functions ------------------------------------------------- */
+
+const rg_op *const rg_rows_reduce[] = {&sum_row,      &mean_row,      &max_row,
+                                       &sum_axis_row, &mean_axis_row, &max_axis_row};
+const int rg_rows_reduce_n = (int)(sizeof rg_rows_reduce / sizeof rg_rows_reduce[0]);
+
+static rg_tensor *apply_axis(rg_tape *tp, const rg_op *op, rg_tensor *a, int axis,
+                             bool keepdim) {
+    rg_attr at = {.i = {axis, keepdim ? 1 : 0}};
+    return rg_apply(tp, op, 1, &a, &at);
+}
+
+rg_tensor *rg_sum(rg_tape *tp, rg_tensor *a) {
+    rg_attr at = {.i = {0}};
+    return rg_apply(tp, &sum_row, 1, &a, &at);
+}
+rg_tensor *rg_mean(rg_tape *tp, rg_tensor *a) {
+    rg_attr at = {.i = {0}};
+    return rg_apply(tp, &mean_row, 1, &a, &at);
+}
+rg_tensor *rg_max(rg_tape *tp, rg_tensor *a) {
+    rg_attr at = {.i = {0}};
+    return rg_apply(tp, &max_row, 1, &a, &at);
+}
+rg_tensor *rg_sum_axis(rg_tape *tp, rg_tensor *a, int axis, bool keepdim) {
+    return apply_axis(tp, &sum_axis_row, a, axis, keepdim);
+}
+rg_tensor *rg_mean_axis(rg_tape *tp, rg_tensor *a, int axis, bool keepdim) {
+    return apply_axis(tp, &mean_axis_row, a, axis, keepdim);
+}
+rg_tensor *rg_max_axis(rg_tape *tp, rg_tensor *a, int axis, bool keepdim) {
+    return apply_axis(tp, &max_axis_row, a, axis, keepdim);
+}
