@@ -26,10 +26,17 @@ static rg_params *fz_params;
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static void fz_cleanup(void)
+{
+    rmdir(fz_dir);
+    rg_params_free(fz_params);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     strcpy(fz_dir, "/tmp/rg_fuzz_XXXXXX");
     FZ_CHECK(mkdtemp(fz_dir) != NULL);
+    atexit(fz_cleanup);
     /* Names that the seeds and the dictionary use. */
     fz_params = rg_params_new();
     FZ_CHECK(rg_params_add(fz_params, "a", RG_F32, RG_DIMS(2)) != NULL);
