@@ -155,8 +155,18 @@ static int lstm_init(rg_cell *c, rg_params *P, const char *prefix, const char *s
     return rg_cell_add_standard(c, P, prefix, suffix, 4, rng);
 }
 
+/* The built-in cell runs the pointwise part as one fused row of the op table
+ * (rg_lstm_gates); the composed cell below is the same math in plain ops and is
+ * tested equal to it. */
 static int lstm_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor *const *in,
                      rg_tensor **out)
+{
+    rg_tensor *hp = rg_linear(tp, in[0], c->param[1], c->param[3]);
+    return rg_lstm_gates(tp, xp, hp, in[1], &out[0], &out[1]);
+}
+
+static int lstm_composed_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp,
+                              rg_tensor *const *in, rg_tensor **out)
 {
     rg_tensor *gates = rg_add(tp, xp, rg_linear(tp, in[0], c->param[1], c->param[3]));
     rg_tensor *g4[4];
@@ -175,6 +185,9 @@ static int lstm_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor *co
 const rg_cell_type rg_cell_lstm = {
     .name = "lstm", .n_state = 2, .init = lstm_init,
     .project = rg_cell_project_standard, .step = lstm_step};
+const rg_cell_type rg_cell_lstm_composed = {
+    .name = "lstm_composed", .n_state = 2, .init = lstm_init,
+    .project = rg_cell_project_standard, .step = lstm_composed_step};
 
 /* ---- GRU, gates r,z,n --------------------------------------------------------
  * r = sigmoid(x_r + h_r), z = sigmoid(x_z + h_z), n = tanh(x_n + r * h_n) where
@@ -190,6 +203,13 @@ static int gru_init(rg_cell *c, rg_params *P, const char *prefix, const char *su
 static int gru_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor *const *in,
                     rg_tensor **out)
 {
+    out[0] = rg_gru_gates(tp, xp, rg_linear(tp, in[0], c->param[1], c->param[3]), in[0]);
+    return out[0] ? 0 : -1;
+}
+
+static int gru_composed_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp,
+                             rg_tensor *const *in, rg_tensor **out)
+{
     rg_tensor *hp = rg_linear(tp, in[0], c->param[1], c->param[3]);
     rg_tensor *x3[3], *h3[3];
     if (!xp || !hp || rg_split(tp, xp, 1, 3, x3) != 0 || rg_split(tp, hp, 1, 3, h3) != 0)
@@ -204,6 +224,9 @@ static int gru_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor *con
 const rg_cell_type rg_cell_gru = {
     .name = "gru", .n_state = 1, .init = gru_init,
     .project = rg_cell_project_standard, .step = gru_step};
+const rg_cell_type rg_cell_gru_composed = {
+    .name = "gru_composed", .n_state = 1, .init = gru_init,
+    .project = rg_cell_project_standard, .step = gru_composed_step};
 
 const rg_cell_type *rg_cell_type_find(const char *name)
 {
@@ -217,5 +240,9 @@ const rg_cell_type *rg_cell_type_find(const char *name)
         return &rg_cell_rnn_tanh;
     if (!strcmp(name, "rnn_relu"))
         return &rg_cell_rnn_relu;
+    if (!strcmp(name, "lstm_composed"))
+        return &rg_cell_lstm_composed;
+    if (!strcmp(name, "gru_composed"))
+        return &rg_cell_gru_composed;
     return NULL;
 }

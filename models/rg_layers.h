@@ -112,6 +112,10 @@ extern const rg_cell_type rg_cell_rnn_tanh;
 extern const rg_cell_type rg_cell_rnn_relu;
 extern const rg_cell_type rg_cell_lstm;
 extern const rg_cell_type rg_cell_gru;
+/* The same LSTM and GRU written with plain ops only (add, split, sigmoid, tanh,
+ * mul) instead of the fused gate rows; equal parameters, equal results. */
+extern const rg_cell_type rg_cell_lstm_composed;
+extern const rg_cell_type rg_cell_gru_composed;
 /* "lstm", "gru", "rnn_tanh", "rnn_relu" (also "rnn" = rnn_tanh); NULL otherwise. */
 const rg_cell_type *rg_cell_type_find(const char *name);
 

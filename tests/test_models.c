@@ -704,3 +704,61 @@ Test(models, error_paths)
     rg_seq_free(s);
     rg_params_free(P);
 }
+
+/* The built-in LSTM and GRU (fused gate rows) against the same cells written
+ * with plain ops: same parameters, same outputs and gradients. */
+static void fused_vs_composed(const rg_cell_type *fused, const rg_cell_type *plain, rg_dtype dt,
+                              double tol)
+{
+    rg_tensor *grads[2][16] = {{0}};
+    rg_tensor *outs[2] = {0};
+    int np = 0;
+    for (int pass = 0; pass < 2; ++pass) {
+        rg_rng r;
+        rg_rng_seed(&r, 99);
+        rg_params *P = rg_params_new();
+        rg_seq_config cfg = {pass ? plain : fused, 3, 4, 2, true, 0.0, dt};
+        rg_seq *s = rg_seq_new(P, "rnn", &cfg, &r);
+        cr_assert_not_null(s, "%s", rg_last_error());
+        rg_tape *tp = rg_tape_new();
+        rg_tensor *x = rg_uniform(tp, dt, RG_DIMS(6, 2, 3), -1, 1, &r);
+        rg_tensor *w = rg_uniform(tp, dt, RG_DIMS(6, 2, 8), -1, 1, &r);
+        rg_tensor *y = rg_seq_forward(tp, s, x, (const int32_t[]){6, 4}, NULL, NULL, NULL);
+        rg_tensor *loss = rg_sum(tp, rg_mul(tp, y, w));
+        cr_assert_not_null(loss, "%s", rg_tape_error(tp));
+        cr_assert_eq(rg_backward(tp, loss), 0, "%s", rg_tape_error(tp));
+        outs[pass] = rg_tensor_clone(y);
+        np = rg_params_count(P);
+        for (int i = 0; i < np && i < 16; ++i) {
+            rg_tensor *p = rg_params_at(P, i, NULL);
+            grads[pass][i] = rg_tensor_clone(p);
+            for (int64_t k = 0; k < p->numel; ++k) rg_set(grads[pass][i], k, rg_grad_get(p, k));
+        }
+        rg_tape_free(tp);
+        rg_seq_free(s);
+        rg_params_free(P);
+    }
+    double worst = 0;
+    for (int64_t k = 0; k < outs[0]->numel; ++k)
+        worst = fmax(worst, fabs(rg_get(outs[0], k) - rg_get(outs[1], k)));
+    for (int i = 0; i < np && i < 16; ++i)
+        for (int64_t k = 0; k < grads[0][i]->numel; ++k)
+            worst = fmax(worst, fabs(rg_get(grads[0][i], k) - rg_get(grads[1][i], k)));
+    cr_expect_leq(worst, tol, "%s vs %s: max difference %g", fused->name, plain->name, worst);
+    for (int pass = 0; pass < 2; ++pass) {
+        rg_tensor_free(outs[pass]);
+        for (int i = 0; i < 16; ++i) rg_tensor_free(grads[pass][i]);
+    }
+}
+
+Test(models, fused_lstm_equals_composed)
+{
+    fused_vs_composed(&rg_cell_lstm, &rg_cell_lstm_composed, RG_F64, 1e-12);
+    fused_vs_composed(&rg_cell_lstm, &rg_cell_lstm_composed, RG_F32, 1e-5);
+}
+
+Test(models, fused_gru_equals_composed)
+{
+    fused_vs_composed(&rg_cell_gru, &rg_cell_gru_composed, RG_F64, 1e-12);
+    fused_vs_composed(&rg_cell_gru, &rg_cell_gru_composed, RG_F32, 1e-5);
+}
