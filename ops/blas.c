@@ -58,6 +58,22 @@ void rg_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                  float *C, int64_t ldc) {
     if (M == 0 || N == 0) return;
 #ifdef RG_HAVE_CBLAS
+    /* One row (batch 1) or one column: a matrix-vector product, which skips
+     * sgemm's packing of the operands (most of the time at these sizes). */
+    if (K > 0 && M == 1) {
+        /* C[1,N] = op(A)[1,K] op(B)[K,N]; row p of op(A) is A[p*lda] when ta. */
+        cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, (blasint)(tb ? N : K),
+                    (blasint)(tb ? K : N), alpha, B, (blasint)ldb, A, (blasint)(ta ? lda : 1),
+                    beta, C, 1);
+        return;
+    }
+    if (K > 0 && N == 1) {
+        /* C[M,1] = op(A)[M,K] op(B)[K,1]; element p of op(B) is B[p*ldb] unless tb. */
+        cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, (blasint)(ta ? K : M),
+                    (blasint)(ta ? M : K), alpha, A, (blasint)lda, B, (blasint)(tb ? 1 : ldb),
+                    beta, C, (blasint)ldc);
+        return;
+    }
     if (K > 0) {
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb,
