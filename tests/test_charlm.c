@@ -1,0 +1,397 @@
+/* The charlm program as a user runs it (a subprocess of the built binary):
+ * one SGD step and evaluation against PyTorch (tools/charlm_refs.py made the
+ * data), exact resumption, the gradcheck subcommand, sampling, the log and
+ * plot files, and every error path (message and exit status). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char g_dir[256];
+static char g_out[1 << 16], g_err[1 << 16];
+
+static void make_dir(void)
+{
+    snprintf(g_dir, sizeof g_dir, "/tmp/rg_charlm_XXXXXX");
+    cr_assert_not_null(mkdtemp(g_dir));
+}
+
+static void remove_dir(void)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", g_dir);
+}
+
+TestSuite(charlm, .init = make_dir, .fini = remove_dir);
+
+static const char *tmp(const char *name)
+{
+    static char buf[8][512];
+    static int at;
+    at = (at + 1) % 8;
+    snprintf(buf[at], sizeof buf[at], "%s/%s", g_dir, name);
+    return buf[at];
+}
+
+static void slurp(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(buf, 1, n - 1, f) : 0;
+    buf[got] = '\0';
+    if (f)
+        fclose(f);
+}
+
+/* Runs "charlm <args>"; returns its exit status, stdout in g_out, stderr in g_err. */
+static int charlm(const char *fmt, ...)
+{
+    const char *bd = getenv("RG_BUILD_DIR");
+    char args[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "'%s/examples/charlm' %s > '%s/out.txt' 2> '%s/err.txt' < /dev/null",
+             bd ? bd : "build", args, g_dir, g_dir);
+    int st = system(cmd);
+    slurp(tmp("out.txt"), g_out, sizeof g_out);
+    slurp(tmp("err.txt"), g_err, sizeof g_err);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot write %s", path);
+    cr_assert_eq(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+/* the first n bytes of the bundled corpus into the temporary folder (the path
+ * is tmp(name), valid for the next few tmp calls) */
+static const char *corpus_head(const char *name, size_t n)
+{
+    char src[1024];
+    const char *sd = getenv("RG_SOURCE_DIR");
+    snprintf(src, sizeof src, "%s/data/pride_and_prejudice.txt", sd ? sd : ".");
+    char *buf = malloc(n);
+    FILE *f = fopen(src, "rb");
+    cr_assert_not_null(f, "cannot read %s", src);
+    cr_assert_eq(fread(buf, 1, n, f), n);
+    fclose(f);
+    write_file(tmp(name), buf, n);
+    free(buf);
+    return tmp(name);
+}
+
+static double field(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+    cr_assert_not_null(p, "'%s' not in output:\n%s", key, text);
+    return strtod(p + strlen(key), NULL);
+}
+
+/* every tensor of a equals the same tensor of b within atol + rtol*|b| */
+static void compare_files(const char *got_path, const char *want_path, double atol, double rtol)
+{
+    rg_safetensors *got = rg_safetensors_read(got_path);
+    rg_safetensors *want = rg_safetensors_read(want_path);
+    cr_assert_not_null(got, "%s", rg_last_error());
+    cr_assert_not_null(want, "%s", rg_last_error());
+    cr_assert_eq(rg_safetensors_count(got), rg_safetensors_count(want));
+    for (int i = 0; i < rg_safetensors_count(want); i++) {
+        const char *name;
+        const rg_tensor *w = rg_safetensors_at(want, i, &name);
+        const rg_tensor *g = rg_safetensors_get(got, name);
+        cr_assert_not_null(g, "tensor %s missing from %s", name, got_path);
+        rg_cmp c = rg_test_compare(g, w, atol, rtol);
+        cr_assert(c.pass, "%s: %s element %lld got %.9g want %.9g (max rel %.3g)", got_path,
+                  name, (long long)c.worst, c.got_v, c.want_v, c.max_rel);
+    }
+    rg_safetensors_free(got);
+    rg_safetensors_free(want);
+}
+
+/* ---- against PyTorch ---------------------------------------------------------- */
+
+static void sgd_step(const char *cell)
+{
+    char init[64], text[64], want[64];
+    snprintf(init, sizeof init, "charlm_sgd_%s_init.safetensors", cell);
+    snprintf(text, sizeof text, "charlm_sgd_%s_text.txt", cell);
+    snprintf(want, sizeof want, "charlm_sgd_%s_expected.safetensors", cell);
+    rg_safetensors *meta = rg_safetensors_read_header(rg_test_data_path(want));
+    cr_assert_not_null(meta, "%s", rg_last_error());
+    const char *lr = rg_safetensors_get_meta(meta, "lr");
+    const char *unroll = rg_safetensors_get_meta(meta, "unroll");
+    double loss = strtod(rg_safetensors_get_meta(meta, "loss"), NULL);
+    cr_assert(lr && unroll);
+    int rc = charlm("train --init '%s' --text '%s' --batch 1 --unroll %s --val-fraction 0 "
+                    "--dropout 0 --clip 0 --optimizer sgd --lr %s --steps 1 --save '%s'",
+                    rg_test_data_path(init), rg_test_data_path(text), unroll, lr,
+                    tmp("sgd.safetensors"));
+    rg_safetensors_free(meta);
+    cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, g_out, g_err);
+    cr_assert_float_eq(field(g_out, "train: steps=1 loss="), loss, 1e-4 * loss);
+    compare_files(tmp("sgd.safetensors"), rg_test_data_path(want), 1e-6, 1e-4);
+}
+
+Test(charlm, sgd_step_lstm_matches_pytorch) { sgd_step("lstm"); }
+Test(charlm, sgd_step_gru_matches_pytorch) { sgd_step("gru"); }
+Test(charlm, sgd_step_rnn_matches_pytorch) { sgd_step("rnn_tanh"); }
+
+Test(charlm, eval_matches_pytorch)
+{
+    FILE *f = fopen(rg_test_data_path("charlm_eval_expected.txt"), "r");
+    cr_assert_not_null(f);
+    char cell[32];
+    double want;
+    int n = 0;
+    while (fscanf(f, "%31s %lf", cell, &want) == 2) {
+        char model[64];
+        snprintf(model, sizeof model, "charlm_eval_%s.safetensors", cell);
+        int rc = charlm("eval --model '%s' --text '%s'", rg_test_data_path(model),
+                        rg_test_data_path("charlm_eval_text.txt"));
+        cr_assert_eq(rc, 0, "%s: exit %d: %s", cell, rc, g_err);
+        double got = field(g_out, "loss=");
+        cr_assert(fabs(got - want) <= 1e-4 * want, "%s: loss %.8f, PyTorch %.8f", cell, got,
+                  want);
+        cr_assert_float_eq(field(g_out, "bpc="), got / log(2.0), 1e-5);
+        cr_assert_float_eq(field(g_out, "ppl="), exp(got), 1e-4 * exp(got));
+        cr_assert_eq((int)field(g_out, "chars="), 262);
+        n++;
+    }
+    fclose(f);
+    cr_assert_eq(n, 4);
+}
+
+/* ---- resumption ------------------------------------------------------------ */
+
+static void resume_case(const char *extra)
+{
+    const char *text = corpus_head("resume.txt", 4000);
+    const char *cfg = "--cell lstm --layers 2 --hidden 8 --embed 4 --unroll 8 --batch 4 "
+                      "--steps 20 --optimizer adam --lr 0.01 --clip 1 --dropout 0.2 "
+                      "--val-fraction 0.1 --eval-every 5 --save-every 3 --seed 7 --threads 1";
+    int rc = charlm("train --text '%s' %s %s --save '%s'", text, cfg, extra,
+                    tmp("full.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    rc = charlm("train --text '%s' %s %s --stop-after 10 --save '%s'", text, cfg, extra,
+                tmp("half.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert(strstr(g_out, "step 10 of 20"), "%s", g_out);
+    rc = charlm("train --resume '%s' --threads 1", tmp("half.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert(strstr(g_out, "train: steps=20 "), "%s", g_out);
+    compare_files(tmp("half.safetensors"), tmp("full.safetensors"), 0, 0);
+    compare_files(tmp("half.train.safetensors"), tmp("full.train.safetensors"), 0, 0);
+}
+
+Test(charlm, resume_gives_the_same_weights) { resume_case(""); }
+Test(charlm, resume_with_carried_state) { resume_case("--carry-state"); }
+
+Test(charlm, resume_refuses_changed_settings)
+{
+    const char *text = corpus_head("r.txt", 2000);
+    int rc = charlm("train --text '%s' --hidden 4 --embed 2 --unroll 4 --batch 2 --steps 4 "
+                    "--save '%s'", text, tmp("r.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    rc = charlm("train --resume '%s' --lr 0.1", tmp("r.safetensors"));
+    cr_assert_neq(rc, 0);
+    cr_assert(strstr(g_err, "--lr cannot be given with --resume"), "%s", g_err);
+    rc = charlm("train --resume '%s' --text '%s'", tmp("r.safetensors"),
+                rg_test_data_path("charlm_eval_text.txt"));
+    cr_assert_neq(rc, 0);
+    cr_assert(strstr(g_err, "is not the text of the run being resumed"), "%s", g_err);
+    rc = charlm("train --resume '%s'", tmp("missing.safetensors"));
+    cr_assert_neq(rc, 0);
+    cr_assert(strstr(g_err, "missing.train.safetensors"), "%s", g_err);
+}
+
+/* ---- subcommands ------------------------------------------------------------- */
+
+Test(charlm, gradcheck_passes_for_every_cell)
+{
+    const char *cells[] = {"lstm", "gru", "rnn_tanh", "rnn_relu"};
+    for (int i = 0; i < 4; i++) {
+        int rc = charlm("gradcheck --cell %s", cells[i]);
+        cr_assert_eq(rc, 0, "%s: %s%s", cells[i], g_out, g_err);
+        cr_assert(strstr(g_out, "gradcheck: params=11 max_rel_err="), "%s", g_out);
+        cr_assert(strstr(g_out, " PASS\n"), "%s", g_out);
+        cr_assert(strstr(g_out, "rnn.weight_hh_l1"), "%s", g_out);
+    }
+}
+
+Test(charlm, sample_is_reproducible)
+{
+    const char *model = rg_test_data_path("charlm_eval_lstm.safetensors");
+    cr_assert_eq(charlm("sample --model '%s' --prime 'It is' --length 80 --seed 3", model), 0,
+                 "%s", g_err);
+    static char first[sizeof g_out];
+    memcpy(first, g_out, sizeof first);
+    cr_assert(!strncmp(first, "It is", 5));
+    cr_assert_eq(strlen(first), 5 + 80 + 1);
+    cr_assert_eq(charlm("sample --model '%s' --prime 'It is' --length 80 --seed 3", model), 0);
+    cr_assert_str_eq(g_out, first);
+    cr_assert_eq(charlm("sample --model '%s' --prime 'It is' --length 80 --seed 4", model), 0);
+    cr_assert_str_neq(g_out, first);
+    cr_assert_eq(charlm("sample --model '%s' --length 20 --top-k 3 --temperature 0.5", model), 0);
+}
+
+Test(charlm, log_and_plot_files)
+{
+    const char *text = corpus_head("lp.txt", 3000);
+    int rc = charlm("train --text '%s' --hidden 6 --embed 3 --unroll 6 --batch 3 --steps 30 "
+                    "--eval-every 10 --log-every 5 --save '%s' --log '%s' --plot '%s'", text,
+                    tmp("lp.safetensors"), tmp("lp.csv"), tmp("lp.svg"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    static char buf[1 << 16];
+    slurp(tmp("lp.csv"), buf, sizeof buf);
+    cr_assert(!strncmp(buf, "step,train_loss,val_loss,lr,chars_per_s\n5,", 42), "%s", buf);
+    int rows = 0;
+    for (char *p = buf; *p; p++)
+        rows += *p == '\n';
+    cr_assert_eq(rows, 1 + 6, "%s", buf);
+    cr_assert(strstr(buf, "\n10,"), "%s", buf);
+    slurp(tmp("lp.svg"), buf, sizeof buf);
+    cr_assert(strstr(buf, "<svg") && strstr(buf, "</svg>") && strstr(buf, "polyline") &&
+              strstr(buf, "validation loss"), "%s", buf);
+    cr_assert(strstr(g_out, "train: steps=30 loss="), "%s", g_out);
+    cr_assert(strstr(g_out, " val_bpc=") && strstr(g_out, " chars_per_s="), "%s", g_out);
+    /* the checkpoint follows CHECKPOINT.md: PyTorch names, metadata cell and vocab */
+    rg_safetensors *st = rg_safetensors_read(tmp("lp.safetensors"));
+    cr_assert_not_null(st);
+    cr_assert_str_eq(rg_safetensors_get_meta(st, "cell"), "lstm");
+    cr_assert_not_null(rg_safetensors_get_meta(st, "vocab"));
+    cr_assert_eq(rg_safetensors_count(st), 7);
+    cr_assert_not_null(rg_safetensors_get(st, "rnn.bias_hh_l0"));
+    rg_safetensors_free(st);
+    /* eval of the saved model on the held-out tail gives the reported val_bpc */
+    double val_bpc = field(g_out, "val_bpc=");
+    FILE *f = fopen(tmp("lp.txt"), "rb");
+    char tail[300];
+    cr_assert_eq(fseek(f, 3000 - 300, SEEK_SET), 0);
+    cr_assert_eq(fread(tail, 1, 300, f), 300);
+    fclose(f);
+    write_file(tmp("tail.txt"), tail, 300);
+    cr_assert_eq(charlm("eval --model '%s' --text '%s'", tmp("lp.safetensors"), tmp("tail.txt")),
+                 0, "%s", g_err);
+    cr_assert_float_eq(field(g_out, "bpc="), val_bpc, 1e-5);
+}
+
+/* ---- error paths ------------------------------------------------------------- */
+
+static void expect_error(int rc, const char *needle)
+{
+    cr_assert_neq(rc, 0, "expected failure (%s); out:\n%s", needle, g_out);
+    cr_assert(strstr(g_err, needle), "expected '%s' in stderr:\n%s", needle, g_err);
+}
+
+Test(charlm, bad_command_lines)
+{
+    expect_error(charlm("frobnicate"), "unknown command 'frobnicate'");
+    expect_error(charlm("train --hiden 4"), "unknown flag '--hiden'");
+    expect_error(charlm("train --hidden abc"), "--hidden expects an integer, got 'abc'");
+    expect_error(charlm("train --hidden 0"), "--hidden 0 is out of range");
+    expect_error(charlm("train --lr -1"), "--lr -1 is out of range");
+    expect_error(charlm("train --lr nan"), "--lr expects a finite number");
+    expect_error(charlm("train --cell tree"), "--cell 'tree' is not one of");
+    expect_error(charlm("train --optimizer rmsprop"), "--optimizer 'rmsprop' is not one of");
+    expect_error(charlm("train --steps"), "--steps needs a value");
+    expect_error(charlm("train --steps 3 --epochs 1"), "not both");
+    expect_error(charlm("train stray"), "unexpected argument 'stray'");
+    expect_error(charlm("sample --length 5"), "--model FILE is required");
+    expect_error(charlm("eval --model x"), "--text FILE are required");
+    expect_error(charlm("gradcheck --cell lstmm"), "--cell 'lstmm'");
+    cr_assert_eq(charlm("train --help"), 0);
+    cr_assert(strstr(g_out, "--val-fraction"));
+}
+
+Test(charlm, missing_files)
+{
+    expect_error(charlm("train --text '%s' --steps 1", tmp("nope.txt")), "nope.txt");
+    expect_error(charlm("eval --model '%s' --text '%s'", tmp("nope.safetensors"),
+                        rg_test_data_path("charlm_eval_text.txt")), "nope.safetensors");
+    expect_error(charlm("eval --model '%s' --text '%s'",
+                        rg_test_data_path("charlm_eval_lstm.safetensors"), tmp("nope.txt")),
+                 "nope.txt");
+    expect_error(charlm("sample --model '%s'", tmp("nope.safetensors")), "nope.safetensors");
+    expect_error(charlm("train --init '%s' --steps 1", tmp("nope.safetensors")),
+                 "nope.safetensors");
+    write_file(tmp("short.txt"), "abc", 3);
+    expect_error(charlm("train --text '%s' --unroll 8 --val-fraction 0", tmp("short.txt")),
+                 "needs at least 9");
+}
+
+Test(charlm, malformed_checkpoints)
+{
+    const char *good = rg_test_data_path("charlm_eval_lstm.safetensors");
+    const char *text = rg_test_data_path("charlm_eval_text.txt");
+    static char buf[1 << 20];
+    FILE *f = fopen(good, "rb");
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    /* truncated */
+    write_file(tmp("trunc.safetensors"), buf, n - 10);
+    expect_error(charlm("eval --model '%s' --text '%s'", tmp("trunc.safetensors"), text),
+                 "trunc.safetensors");
+    /* garbage */
+    write_file(tmp("junk.safetensors"), "\x10\0\0\0\0\0\0\0{not json}      ", 24);
+    expect_error(charlm("eval --model '%s' --text '%s'", tmp("junk.safetensors"), text),
+                 "junk.safetensors");
+    /* a header length beyond the file */
+    write_file(tmp("len.safetensors"), "\xff\xff\0\0\0\0\0\0{}", 10);
+    expect_error(charlm("eval --model '%s' --text '%s'", tmp("len.safetensors"), text),
+                 "len.safetensors");
+    /* valid container, not a charlm model */
+    write_file(tmp("empty.safetensors"), "\x08\0\0\0\0\0\0\0{}      ", 16);
+    expect_error(charlm("eval --model '%s' --text '%s'", tmp("empty.safetensors"), text),
+                 "metadata 'cell' is missing");
+    /* a wrong cell name for the tensors: gru's weights are not an lstm's shape */
+    char *p = NULL;
+    for (size_t i = 0; i + 6 <= n && !p; i++)
+        if (!memcmp(buf + i, "\"lstm\"", 6))
+            p = buf + i;
+    cr_assert_not_null(p);
+    memcpy(p, "\"rnn_\"", 6);
+    write_file(tmp("cell.safetensors"), buf, n);
+    expect_error(charlm("eval --model '%s' --text '%s'", tmp("cell.safetensors"), text),
+                 "metadata 'cell' is 'rnn_'");
+    memcpy(p, "\"gru\" ", 6);
+    write_file(tmp("gru.safetensors"), buf, n);
+    expect_error(charlm("eval --model '%s' --text '%s'", tmp("gru.safetensors"), text),
+                 "rnn.weight_hh_l0");
+    cr_assert_eq(charlm("sample --model '%s' --length 3", tmp("gru.safetensors")) != 0, 1);
+}
+
+Test(charlm, byte_outside_vocabulary)
+{
+    const char *model = rg_test_data_path("charlm_eval_lstm.safetensors");
+    write_file(tmp("odd.txt"), "It is a truth\x01 universally", 26);
+    expect_error(charlm("eval --model '%s' --text '%s'", model, tmp("odd.txt")),
+                 "byte 1 (0x01) at offset 13 is not in the model's vocabulary");
+    write_file(tmp("odd2.txt"), "It is Z", 7);
+    expect_error(charlm("eval --model '%s' --text '%s'", model, tmp("odd2.txt")),
+                 "byte 'Z' (90) at offset 6");
+    expect_error(charlm("sample --model '%s' --prime 'Zebra'", model), "--prime: byte 'Z'");
+    expect_error(charlm("train --init '%s' --text '%s' --steps 1", model, tmp("odd2.txt")),
+                 "at offset 6");
+}
+
+Test(charlm, diverging_training_stops_with_a_message)
+{
+    const char *text = corpus_head("nan.txt", 2000);
+    int rc = charlm("train --text '%s' --hidden 8 --embed 4 --unroll 8 --batch 4 --steps 20 "
+                    "--optimizer sgd --lr 1e300 --clip 0 --save '%s'", text,
+                    tmp("nan.safetensors"));
+    expect_error(rc, "training diverged");
+    cr_assert(strstr(g_err, "NaN") || strstr(g_err, "not finite"), "%s", g_err);
+    cr_assert_eq(access(tmp("nan.safetensors"), F_OK), -1, "no checkpoint of a diverged run");
+}
