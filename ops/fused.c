@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "fastmath.h"
 #include "ops_internal.h"
 
 static int gates_shape(rg_tape *tp, rg_entry *e, int G, const char *fn) {
@@ -29,7 +30,6 @@ static int gates_shape(rg_tape *tp, rg_entry *e, int G, const char *fn) {
 }
 
 static inline double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
-static inline float sigmf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 /* ---- LSTM ------------------------------------------------------------------
  * saved [B,5H]: i, f, g, o, tanh(c').  Backward with dh, dc (either may be absent):
@@ -58,12 +58,29 @@ static int lstm_shape(rg_tape *tp, rg_entry *e) { return gates_shape(tp, e, 4, "
         }                                                                              \
     }
 
+/* float32 in passes over contiguous rows, so every loop vectorises. */
+static void lstm_forward_f32(const float *xp, const float *hp, const float *c, float *h2,
+                             float *c2, float *sv, int64_t B, int64_t H) {
+    for (int64_t b = 0; b < B; ++b) {
+        const float *x = xp + b * 4 * H, *hh = hp + b * 4 * H, *cb = c + b * H;
+        float *s = sv + b * 5 * H, *cn = c2 + b * H, *hn = h2 + b * H;
+        for (int64_t j = 0; j < 4 * H; ++j) s[j] = x[j] + hh[j];
+        for (int64_t j = 0; j < 2 * H; ++j) s[j] = rg_sigmoidf(s[j]);
+        for (int64_t j = 2 * H; j < 3 * H; ++j) s[j] = rg_tanhf(s[j]);
+        for (int64_t j = 3 * H; j < 4 * H; ++j) s[j] = rg_sigmoidf(s[j]);
+        for (int64_t j = 0; j < H; ++j) cn[j] = s[H + j] * cb[j] + s[j] * s[2 * H + j];
+        for (int64_t j = 0; j < H; ++j) s[4 * H + j] = rg_tanhf(cn[j]);
+        for (int64_t j = 0; j < H; ++j) hn[j] = s[3 * H + j] * s[4 * H + j];
+    }
+}
+
 static void lstm_forward(rg_tape *tp, rg_entry *e) {
     int64_t B = e->in[2]->shape[0], H = e->in[2]->shape[1];
     e->saved = rg_tape_alloc(tp, (size_t)(B * 5 * H) * rg_dtype_size(e->in[0]->dtype));
     if (!e->saved) return;
     if (e->in[0]->dtype == RG_F32)
-        LSTM_FORWARD(float, sigmf, tanhf)
+        lstm_forward_f32(e->in[0]->data, e->in[1]->data, e->in[2]->data, e->out[0]->data,
+                         e->out[1]->data, e->saved, B, H);
     else
         LSTM_FORWARD(double, sigm, tanh)
 }
@@ -92,10 +109,47 @@ static void lstm_forward(rg_tape *tp, rg_entry *e) {
         }                                                                              \
     }
 
+/* Adds the gate gradient d [B,G*H] into dxp and dhp (when they exist). */
+static void add_rows_f32(float *dst, const float *d, int64_t n) {
+    if (dst)
+        for (int64_t k = 0; k < n; ++k) dst[k] += d[k];
+}
+
+static void lstm_backward_f32(rg_tape *tp, rg_entry *e, int64_t B, int64_t H) {
+    const float *c = e->in[2]->data, *sv = e->saved;
+    const float *dh = e->out[0]->grad, *dc = e->out[1]->grad;
+    float *dxp = rg_grad(tp, e->in[0]), *dhp = rg_grad(tp, e->in[1]);
+    float *dcp = rg_grad(tp, e->in[2]);
+    float *d = rg_tape_alloc(tp, (size_t)(B * 4 * H) * sizeof(float));
+    float *zero = (!dh || !dc) ? rg_tape_alloc(tp, (size_t)H * sizeof(float)) : NULL;
+    if (!d || ((!dh || !dc) && !zero)) return;
+    if (zero) memset(zero, 0, (size_t)H * sizeof(float));
+    for (int64_t b = 0; b < B; ++b) {
+        const float *s = sv + b * 5 * H, *cb = c + b * H;
+        const float *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *tc = s + 4 * H;
+        const float *ghb = dh ? dh + b * H : zero, *gcb = dc ? dc + b * H : zero;
+        float *db = d + b * 4 * H;
+        for (int64_t j = 0; j < H; ++j) {
+            float gh = ghb[j], dct = gcb[j] + gh * o[j] * (1 - tc[j] * tc[j]);
+            db[j] = dct * g[j] * i[j] * (1 - i[j]);
+            db[H + j] = dct * cb[j] * f[j] * (1 - f[j]);
+            db[2 * H + j] = dct * i[j] * (1 - g[j] * g[j]);
+            db[3 * H + j] = gh * tc[j] * o[j] * (1 - o[j]);
+        }
+        if (dcp)
+            for (int64_t j = 0; j < H; ++j) {
+                float dct = gcb[j] + ghb[j] * o[j] * (1 - tc[j] * tc[j]);
+                dcp[b * H + j] += dct * f[j];
+            }
+    }
+    add_rows_f32(dxp, d, B * 4 * H);
+    add_rows_f32(dhp, d, B * 4 * H);
+}
+
 static void lstm_backward(rg_tape *tp, rg_entry *e) {
     int64_t B = e->in[2]->shape[0], H = e->in[2]->shape[1];
     if (e->in[0]->dtype == RG_F32)
-        LSTM_BACKWARD(float)
+        lstm_backward_f32(tp, e, B, H);
     else
         LSTM_BACKWARD(double)
 }
@@ -134,12 +188,30 @@ static int gru_shape(rg_tape *tp, rg_entry *e) { return gates_shape(tp, e, 3, "r
         }                                                                              \
     }
 
+static void gru_forward_f32(const float *xp, const float *hp, const float *h, float *h2,
+                            float *sv, int64_t B, int64_t H) {
+    for (int64_t b = 0; b < B; ++b) {
+        const float *x = xp + b * 3 * H, *hh = hp + b * 3 * H, *hb = h + b * H;
+        float *s = sv + b * 4 * H, *hn = h2 + b * H;
+        for (int64_t j = 0; j < 2 * H; ++j) s[j] = rg_sigmoidf(x[j] + hh[j]);
+        for (int64_t j = 0; j < H; ++j) {
+            s[3 * H + j] = hh[2 * H + j];
+            s[2 * H + j] = rg_tanhf(x[2 * H + j] + s[j] * hh[2 * H + j]);
+        }
+        for (int64_t j = 0; j < H; ++j) {
+            float z = s[H + j], n = s[2 * H + j];
+            hn[j] = (1 - z) * n + z * hb[j];
+        }
+    }
+}
+
 static void gru_forward(rg_tape *tp, rg_entry *e) {
     int64_t B = e->in[2]->shape[0], H = e->in[2]->shape[1];
     e->saved = rg_tape_alloc(tp, (size_t)(B * 4 * H) * rg_dtype_size(e->in[0]->dtype));
     if (!e->saved) return;
     if (e->in[0]->dtype == RG_F32)
-        GRU_FORWARD(float, sigmf, tanhf)
+        gru_forward_f32(e->in[0]->data, e->in[1]->data, e->in[2]->data, e->out[0]->data,
+                        e->saved, B, H);
     else
         GRU_FORWARD(double, sigm, tanh)
 }
@@ -168,10 +240,39 @@ static void gru_forward(rg_tape *tp, rg_entry *e) {
         }                                                                              \
     }
 
+static void gru_backward_f32(rg_tape *tp, rg_entry *e, int64_t B, int64_t H) {
+    const float *h = e->in[2]->data, *sv = e->saved, *dh = e->out[0]->grad;
+    float *dxp = rg_grad(tp, e->in[0]), *dhp = rg_grad(tp, e->in[1]);
+    float *dhprev = rg_grad(tp, e->in[2]);
+    float *d = rg_tape_alloc(tp, (size_t)(B * 3 * H) * sizeof(float));
+    if (!d) return;
+    for (int64_t b = 0; b < B; ++b) {
+        const float *s = sv + b * 4 * H, *hb = h + b * H, *g = dh + b * H;
+        const float *r = s, *z = s + H, *n = s + 2 * H, *hn = s + 3 * H;
+        float *db = d + b * 3 * H;
+        for (int64_t j = 0; j < H; ++j) {
+            float dn = g[j] * (1 - z[j]), dz = g[j] * (hb[j] - n[j]);
+            float dan = dn * (1 - n[j] * n[j]);
+            db[j] = dan * hn[j] * r[j] * (1 - r[j]);
+            db[H + j] = dz * z[j] * (1 - z[j]);
+            db[2 * H + j] = dan;
+        }
+        if (dhprev)
+            for (int64_t j = 0; j < H; ++j) dhprev[b * H + j] += g[j] * z[j];
+        if (dhp)
+            for (int64_t j = 0; j < H; ++j) {
+                dhp[b * 3 * H + j] += db[j];
+                dhp[b * 3 * H + H + j] += db[H + j];
+                dhp[b * 3 * H + 2 * H + j] += db[2 * H + j] * r[j];
+            }
+    }
+    add_rows_f32(dxp, d, B * 3 * H);
+}
+
 static void gru_backward(rg_tape *tp, rg_entry *e) {
     int64_t B = e->in[2]->shape[0], H = e->in[2]->shape[1];
     if (e->in[0]->dtype == RG_F32)
-        GRU_BACKWARD(float)
+        gru_backward_f32(tp, e, B, H);
     else
         GRU_BACKWARD(double)
 }

@@ -121,3 +121,32 @@ Test(fused, lstm_gates_equal_plain_ops_f64) { fused_equals_plain(RG_F64, 1e-13, 
 Test(fused, lstm_gates_equal_plain_ops_f32) { fused_equals_plain(RG_F32, 1e-5, true); }
 Test(fused, gru_gates_equal_plain_ops_f64) { fused_equals_plain(RG_F64, 1e-13, false); }
 Test(fused, gru_gates_equal_plain_ops_f32) { fused_equals_plain(RG_F32, 1e-5, false); }
+
+/* The branch-free float activations of ops/fastmath.h against double libm. */
+#include "fastmath.h"
+
+static double rel_err(double got, double want) {
+    return fabs(got - want) / fmax(fabs(want), 1e-30);
+}
+
+Test(fastmath, exp_sigmoid_tanh_within_a_few_ulp) {
+    double we = 0, ws = 0, wt = 0;
+    for (int k = -200000; k <= 200000; ++k) {
+        float x = (float)k * 4e-4f; /* [-80, 80] */
+        if (fabsf(x) < 87) we = fmax(we, rel_err(rg_expf(x), exp((double)x)));
+        ws = fmax(ws, rel_err(rg_sigmoidf(x), 1.0 / (1.0 + exp(-(double)x))));
+        wt = fmax(wt, rel_err(rg_tanhf(x), tanh((double)x)));
+    }
+    for (float x = 1e-30f; x < 1; x *= 1.7f) { /* tiny arguments: tanh x ~ x */
+        wt = fmax(wt, rel_err(rg_tanhf(x), tanh((double)x)));
+        wt = fmax(wt, rel_err(rg_tanhf(-x), tanh(-(double)x)));
+    }
+    cr_expect_lt(we, 4e-7, "expf max rel err %g", we);
+    cr_expect_lt(ws, 4e-7, "sigmoidf max rel err %g", ws);
+    cr_expect_lt(wt, 4e-7, "tanhf max rel err %g", wt);
+    cr_log_info("max rel err: exp %.2e sigmoid %.2e tanh %.2e", we, ws, wt);
+    cr_expect_eq(rg_tanhf(100.0f), 1.0f);
+    cr_expect_eq(rg_tanhf(-100.0f), -1.0f);
+    cr_expect_lt(rg_sigmoidf(-200.0f), 1e-37f);
+    cr_expect_eq(rg_sigmoidf(200.0f), 1.0f);
+}
