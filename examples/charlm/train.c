@@ -400,7 +400,7 @@ int charlm_train_main(int argc, char **argv)
                      .eval_every = 0, .log_every = 10, .lr = 2e-3, .clip = 5.0,
                      .val_fraction = 0.1, .weight_decay = -1};
     double epochs = 0;
-    int64_t default_steps = 2000;
+    int64_t default_steps = 1500;
     cli_flag fl[] = {
         {"--text", CLI_STRING, &c->text, 0, 0, "training text (default: data/pride_and_prejudice.txt)", 0},
         {"--cell", CLI_STRING, &c->cell, 0, 0, "lstm | gru | rnn_tanh | rnn_relu (default lstm)", 0},
@@ -409,7 +409,7 @@ int charlm_train_main(int argc, char **argv)
         {"--embed", CLI_INT, &c->embed, 1, 8192, "embedding size (default 32)", 0},
         {"--unroll", CLI_INT, &c->unroll, 1, 100000, "BPTT length T (default 64)", 0},
         {"--batch", CLI_INT, &c->batch, 1, 65536, "windows per step (default 32)", 0},
-        {"--steps", CLI_INT, &c->steps, 0, 1e12, "optimizer steps (default 2000)", 0},
+        {"--steps", CLI_INT, &c->steps, 0, 1e12, "optimizer steps (default 1500)", 0},
         {"--epochs", CLI_DOUBLE, &epochs, 1e-9, 1e6, "passes over the training text instead of --steps", 0},
         {"--optimizer", CLI_STRING, &c->optimizer, 0, 0, "sgd | adam | adamw (default adam)", 0},
         {"--lr", CLI_DOUBLE, &c->lr, 0, 1e300, "learning rate (default 2e-3)", 0},
@@ -424,7 +424,7 @@ int charlm_train_main(int argc, char **argv)
         {"--threads", CLI_INT, &c->threads, 1, 1024, "BLAS threads (default: CPUs, at most 8)", 0},
         {"--save", CLI_STRING, &c->save, 0, 0, "checkpoint (default charlm.safetensors)", 0},
         {"--save-every", CLI_INT, &c->save_every, 0, 1e12, "steps between checkpoints; 0 = end only (default 500)", 0},
-        {"--eval-every", CLI_INT, &c->eval_every, 0, 1e12, "steps between validations (default steps/5)", 0},
+        {"--eval-every", CLI_INT, &c->eval_every, 0, 1e12, "steps between validations (default steps/3)", 0},
         {"--log-every", CLI_INT, &c->log_every, 1, 1e12, "steps between log rows (default 10)", 0},
         {"--init", CLI_STRING, &c->init, 0, 0, "start from this checkpoint (its cell, sizes, vocabulary)", 0},
         {"--resume", CLI_STRING, &c->resume, 0, 0, "continue the run saved in this checkpoint", 0},
@@ -558,7 +558,7 @@ int charlm_train_main(int argc, char **argv)
     else if (!cli_seen(fl, nf, "--steps") && !c->resume)
         c->steps = default_steps;
     if (c->eval_every == 0)
-        c->eval_every = c->steps >= 5 ? c->steps / 5 : 1;
+        c->eval_every = c->steps >= 3 ? c->steps / 3 : 1;
 
     /* the optimizer (and, for a resumed run, its state) */
     rg_optim_config oc = rg_optim_defaults(r->kind, c->lr);
