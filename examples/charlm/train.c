@@ -8,6 +8,8 @@
  * offset from the zero state; with it, the training text is cut into `batch`
  * streams read in order, and the (detached) state runs on from window to
  * window until a stream wraps around. */
+/* realpath */
+#define _XOPEN_SOURCE 700
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -195,7 +197,9 @@ static int save_run(run *r, const char *path)
     meta_add(&tm, "carry_pos", "%lld", (long long)r->carry_pos);
     meta_add(&tm, "text_bytes", "%lld", (long long)r->n_text);
     meta_add(&tm, "text_fnv1a", "%016llx", (unsigned long long)r->text_hash);
-    meta_add(&tm, "text", "%s", c->text);
+    char *abs_text = realpath(c->text, NULL);
+    meta_add(&tm, "text", "%s", abs_text ? abs_text : c->text);
+    free(abs_text);
     const char *const *kv = meta_ptrs(&tm);
     for (int i = 0; kv[i] && rc == 0; i += 2)
         rc = rg_safetensors_set_meta(st, kv[i], kv[i + 1]);
@@ -557,6 +561,11 @@ int charlm_train_main(int argc, char **argv)
         c->steps = (int64_t)ceil(epochs * (double)r->n_train / (double)(c->batch * c->unroll));
     else if (!cli_seen(fl, nf, "--steps") && !c->resume)
         c->steps = default_steps;
+    if (c->resume && r->step >= c->steps) {
+        fprintf(stderr, "charlm train: %s is already at step %lld; give --steps above that to "
+                "continue\n", c->resume, (long long)r->step);
+        goto out;
+    }
     if (c->eval_every == 0)
         c->eval_every = c->steps >= 3 ? c->steps / 3 : 1;
 
