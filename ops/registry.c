@@ -45,18 +45,7 @@ static void register_rows(const rg_op *const *rows, int n) {
     for (int i = 0; i < n; ++i) RG_OPS_ASSERT(add_locked(rows[i]) == 0);
 }
 
-/* TEMPORARY while the op files land: weak references, so a missing file links. */
-#define WEAK_ROWS(x)                                                                  \
-    extern const rg_op *const rg_rows_##x[] __attribute__((weak));                    \
-    extern const int rg_rows_##x##_n __attribute__((weak));
-WEAK_ROWS(elementwise)
-WEAK_ROWS(reduce)
-WEAK_ROWS(shape)
-WEAK_ROWS(nn)
-WEAK_ROWS(matmul)
-WEAK_ROWS(fused)
-#define REG(x) \
-    if (&rg_rows_##x##_n) register_rows(rg_rows_##x, rg_rows_##x##_n)
+#define REG(x) register_rows(rg_rows_##x, rg_rows_##x##_n)
 
 void rg_ops_register_builtin(void) {
     REG(elementwise);

@@ -37,4 +37,6 @@ extern const rg_gradrow rg_gradrows_matmul[];
 extern const int rg_gradrows_matmul_n;
 extern const rg_gradrow rg_gradrows_fused[];
 extern const int rg_gradrows_fused_n;
+/* All rows of the tables above into list (at most cap); returns the count. */
+int rg_gradrows_all(const rg_gradrow **list, int cap);
 #endif

@@ -12,17 +12,6 @@
 #include "gradrows.h"
 #include "testutil.h"
 
-/* A table whose rows file has not landed yet links as NULL: skipped. */
-#define WEAK_ROWS(x)                                                                  \
-    extern const rg_gradrow rg_gradrows_##x[] __attribute__((weak));                  \
-    extern const int rg_gradrows_##x##_n __attribute__((weak));
-WEAK_ROWS(elementwise)
-WEAK_ROWS(reduce)
-WEAK_ROWS(shape)
-WEAK_ROWS(nn)
-WEAK_ROWS(matmul)
-WEAK_ROWS(fused)
-
 /* Rows with no PyTorch case, each with its reason. */
 static const struct {
     const char *row, *why;
@@ -35,29 +24,9 @@ static const struct {
 #define FWD_ATOL 1e-12
 #define FWD_RTOL 1e-12
 
-typedef struct rowtab {
-    const rg_gradrow *rows;
-    const int *n;
-} rowtab;
-
-static int all_rows(const rg_gradrow **list, int cap) {
-    const rowtab t[] = {{rg_gradrows_elementwise, &rg_gradrows_elementwise_n},
-                        {rg_gradrows_reduce, &rg_gradrows_reduce_n},
-                        {rg_gradrows_shape, &rg_gradrows_shape_n},
-                        {rg_gradrows_nn, &rg_gradrows_nn_n},
-                        {rg_gradrows_matmul, &rg_gradrows_matmul_n},
-                        {rg_gradrows_fused, &rg_gradrows_fused_n}};
-    int n = 0;
-    for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
-        if (!t[k].rows || !t[k].n) continue;
-        for (int i = 0; i < *t[k].n && n < cap; i++) list[n++] = &t[k].rows[i];
-    }
-    return n;
-}
-
 static const rg_gradrow *find_row(const char *name) {
     const rg_gradrow *rows[1024];
-    int n = all_rows(rows, 1024);
+    int n = rg_gradrows_all(rows, 1024);
     for (int i = 0; i < n; i++)
         if (strcmp(rows[i]->name, name) == 0) return rows[i];
     return NULL;
@@ -180,7 +149,7 @@ Test(ops_forward, every_row_has_a_case) {
         if (lists[nl]) nl++;
     }
     const rg_gradrow *rows[1024];
-    int n = all_rows(rows, 1024), missing = 0;
+    int n = rg_gradrows_all(rows, 1024), missing = 0;
     for (int i = 0; i < n; i++) {
         int found = 0;
         for (int k = 0; k < nl; k++) found += rg_ref_find(lists[k], rows[i]->name) != NULL;
@@ -431,10 +400,6 @@ static void run_f32_vs_f64(const rg_gradrow *row) {
 }
 
 Test(ops_nn, float32_matches_float64) {
-    const rowtab t[] = {{rg_gradrows_shape, &rg_gradrows_shape_n},
-                        {rg_gradrows_nn, &rg_gradrows_nn_n}};
-    for (size_t k = 0; k < 2; k++) {
-        if (!t[k].rows || !t[k].n) continue;
-        for (int i = 0; i < *t[k].n; i++) run_f32_vs_f64(&t[k].rows[i]);
-    }
+    for (int i = 0; i < rg_gradrows_shape_n; i++) run_f32_vs_f64(&rg_gradrows_shape[i]);
+    for (int i = 0; i < rg_gradrows_nn_n; i++) run_f32_vs_f64(&rg_gradrows_nn[i]);
 }

@@ -9,38 +9,10 @@
 
 #include "gradrows.h"
 
-/* TEMPORARY while the row files land: weak references. */
-#define WEAK_ROWS(x)                                                                  \
-    extern const rg_gradrow rg_gradrows_##x[] __attribute__((weak));                  \
-    extern const int rg_gradrows_##x##_n __attribute__((weak));
-WEAK_ROWS(elementwise)
-WEAK_ROWS(reduce)
-WEAK_ROWS(shape)
-WEAK_ROWS(nn)
-WEAK_ROWS(matmul)
-WEAK_ROWS(fused)
-
-typedef struct table {
-    const rg_gradrow *rows;
-    const int *n;
-} table;
-
 static const rg_gradrow **all_rows(int *count) {
     static const rg_gradrow *list[512];
     static int n = -1;
-    if (n < 0) {
-        table t[] = {{rg_gradrows_elementwise, &rg_gradrows_elementwise_n},
-                     {rg_gradrows_reduce, &rg_gradrows_reduce_n},
-                     {rg_gradrows_shape, &rg_gradrows_shape_n},
-                     {rg_gradrows_nn, &rg_gradrows_nn_n},
-                     {rg_gradrows_matmul, &rg_gradrows_matmul_n},
-                     {rg_gradrows_fused, &rg_gradrows_fused_n}};
-        n = 0;
-        for (size_t k = 0; k < sizeof t / sizeof t[0]; ++k) {
-            if (!t[k].n) continue;
-            for (int i = 0; i < *t[k].n && n < 512; ++i) list[n++] = &t[k].rows[i];
-        }
-    }
+    if (n < 0) n = rg_gradrows_all(list, 512);
     *count = n;
     return list;
 }
