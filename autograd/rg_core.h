@@ -57,6 +57,12 @@ typedef struct rg_tensor {
     uint32_t flags;
     int32_t node;                /* index of the tape entry that produced it, -1 for a leaf */
     uint32_t gen;                /* tape generation it was made in (step tensors) */
+    /* A contiguous view (reshape, a slice of whole rows) set by its op's forward:
+     * data == base->data + base_offset elements, and its gradient is the same
+     * window of base's gradient (rg_grad allocates base's), so the view op's
+     * backward has nothing to add. */
+    struct rg_tensor *base;
+    int64_t base_offset;
 } rg_tensor;
 
 typedef struct rg_tape rg_tape;

@@ -158,6 +158,12 @@ bool rg_tape_training(const rg_tape *tp) { return tp->training; }
 
 void *rg_grad(rg_tape *tp, rg_tensor *t) {
     if (!(t->flags & RG_REQUIRES_GRAD)) return NULL;
+    if (!t->grad && t->base) {
+        char *g = rg_grad(tp, t->base);
+        if (!g) return NULL;
+        t->grad = g + (size_t)t->base_offset * rg_dtype_size(t->dtype);
+        return t->grad;
+    }
     if (!t->grad) {
         size_t bytes = (size_t)t->numel * rg_dtype_size(t->dtype);
         if (t->flags & RG_PERSISTENT) {
@@ -368,6 +374,7 @@ rg_tensor *rg_detach(rg_tape *tp, rg_tensor *t) {
     if (!d) return NULL;
     *d = *t;
     d->grad = NULL;
+    d->base = NULL;
     d->node = -1;
     d->flags = RG_VIEW;
     d->gen = tp->gen;

@@ -167,7 +167,7 @@ int main(int argc, char **argv) {
            "\"arena_bytes_per_timestep\": %.0f, \"tape_entries\": %zu, \"last_loss\": %.4f, "
            "\"blas\": \"%s\"}\n",
            c->name, threads, N, dt, 1e3 * dt / N, (double)m.B * m.T * N / dt,
-           ru.ru_maxrss / 1024.0, (double)rg_tape_arena_capacity(tp) / m.T,
+           ru.ru_maxrss / 1024.0, (double)rg_tape_arena_bytes(tp) / m.T,
            rg_tape_entries(tp), loss, rg_blas_name());
     (void)ts;
     rg_tape_free(tp);

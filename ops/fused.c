@@ -109,41 +109,31 @@ static void lstm_forward(rg_tape *tp, rg_entry *e) {
         }                                                                              \
     }
 
-/* Adds the gate gradient d [B,G*H] into dxp and dhp (when they exist). */
-static void add_rows_f32(float *dst, const float *d, int64_t n) {
-    if (dst)
-        for (int64_t k = 0; k < n; ++k) dst[k] += d[k];
-}
-
+/* Adds each gate gradient straight into dxp and dhp (no scratch row); the
+ * branches on NULL are loop-invariant, so the compiler unswitches them. */
 static void lstm_backward_f32(rg_tape *tp, rg_entry *e, int64_t B, int64_t H) {
     const float *c = e->in[2]->data, *sv = e->saved;
     const float *dh = e->out[0]->grad, *dc = e->out[1]->grad;
     float *dxp = rg_grad(tp, e->in[0]), *dhp = rg_grad(tp, e->in[1]);
     float *dcp = rg_grad(tp, e->in[2]);
-    float *d = rg_tape_alloc(tp, (size_t)(B * 4 * H) * sizeof(float));
-    float *zero = (!dh || !dc) ? rg_tape_alloc(tp, (size_t)H * sizeof(float)) : NULL;
-    if (!d || ((!dh || !dc) && !zero)) return;
-    if (zero) memset(zero, 0, (size_t)H * sizeof(float));
     for (int64_t b = 0; b < B; ++b) {
         const float *s = sv + b * 5 * H, *cb = c + b * H;
         const float *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *tc = s + 4 * H;
-        const float *ghb = dh ? dh + b * H : zero, *gcb = dc ? dc + b * H : zero;
-        float *db = d + b * 4 * H;
+        const float *ghb = dh ? dh + b * H : NULL, *gcb = dc ? dc + b * H : NULL;
+        float *dx = dxp ? dxp + b * 4 * H : NULL, *dhh = dhp ? dhp + b * 4 * H : NULL;
+        float *dcb = dcp ? dcp + b * H : NULL;
         for (int64_t j = 0; j < H; ++j) {
-            float gh = ghb[j], dct = gcb[j] + gh * o[j] * (1 - tc[j] * tc[j]);
-            db[j] = dct * g[j] * i[j] * (1 - i[j]);
-            db[H + j] = dct * cb[j] * f[j] * (1 - f[j]);
-            db[2 * H + j] = dct * i[j] * (1 - g[j] * g[j]);
-            db[3 * H + j] = gh * tc[j] * o[j] * (1 - o[j]);
+            float gh = ghb ? ghb[j] : 0.0f;
+            float dct = (gcb ? gcb[j] : 0.0f) + gh * o[j] * (1 - tc[j] * tc[j]);
+            float a0 = dct * g[j] * i[j] * (1 - i[j]);
+            float a1 = dct * cb[j] * f[j] * (1 - f[j]);
+            float a2 = dct * i[j] * (1 - g[j] * g[j]);
+            float a3 = gh * tc[j] * o[j] * (1 - o[j]);
+            if (dx) dx[j] += a0, dx[H + j] += a1, dx[2 * H + j] += a2, dx[3 * H + j] += a3;
+            if (dhh) dhh[j] += a0, dhh[H + j] += a1, dhh[2 * H + j] += a2, dhh[3 * H + j] += a3;
+            if (dcb) dcb[j] += dct * f[j];
         }
-        if (dcp)
-            for (int64_t j = 0; j < H; ++j) {
-                float dct = gcb[j] + ghb[j] * o[j] * (1 - tc[j] * tc[j]);
-                dcp[b * H + j] += dct * f[j];
-            }
     }
-    add_rows_f32(dxp, d, B * 4 * H);
-    add_rows_f32(dhp, d, B * 4 * H);
 }
 
 static void lstm_backward(rg_tape *tp, rg_entry *e) {
@@ -244,29 +234,20 @@ static void gru_backward_f32(rg_tape *tp, rg_entry *e, int64_t B, int64_t H) {
     const float *h = e->in[2]->data, *sv = e->saved, *dh = e->out[0]->grad;
     float *dxp = rg_grad(tp, e->in[0]), *dhp = rg_grad(tp, e->in[1]);
     float *dhprev = rg_grad(tp, e->in[2]);
-    float *d = rg_tape_alloc(tp, (size_t)(B * 3 * H) * sizeof(float));
-    if (!d) return;
     for (int64_t b = 0; b < B; ++b) {
         const float *s = sv + b * 4 * H, *hb = h + b * H, *g = dh + b * H;
         const float *r = s, *z = s + H, *n = s + 2 * H, *hn = s + 3 * H;
-        float *db = d + b * 3 * H;
+        float *dx = dxp ? dxp + b * 3 * H : NULL, *dhh = dhp ? dhp + b * 3 * H : NULL;
+        float *dprev = dhprev ? dhprev + b * H : NULL;
         for (int64_t j = 0; j < H; ++j) {
             float dn = g[j] * (1 - z[j]), dz = g[j] * (hb[j] - n[j]);
             float dan = dn * (1 - n[j] * n[j]);
-            db[j] = dan * hn[j] * r[j] * (1 - r[j]);
-            db[H + j] = dz * z[j] * (1 - z[j]);
-            db[2 * H + j] = dan;
+            float dar = dan * hn[j] * r[j] * (1 - r[j]), daz = dz * z[j] * (1 - z[j]);
+            if (dx) dx[j] += dar, dx[H + j] += daz, dx[2 * H + j] += dan;
+            if (dhh) dhh[j] += dar, dhh[H + j] += daz, dhh[2 * H + j] += dan * r[j];
+            if (dprev) dprev[j] += g[j] * z[j];
         }
-        if (dhprev)
-            for (int64_t j = 0; j < H; ++j) dhprev[b * H + j] += g[j] * z[j];
-        if (dhp)
-            for (int64_t j = 0; j < H; ++j) {
-                dhp[b * 3 * H + j] += db[j];
-                dhp[b * 3 * H + H + j] += db[H + j];
-                dhp[b * 3 * H + 2 * H + j] += db[2 * H + j] * r[j];
-            }
     }
-    add_rows_f32(dxp, d, B * 3 * H);
 }
 
 static void gru_backward(rg_tape *tp, rg_entry *e) {

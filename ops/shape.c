@@ -202,9 +202,14 @@ static int reshape_shape(rg_tape *tp, rg_entry *e) {
 static void reshape_forward(rg_tape *tp, rg_entry *e) {
     e->out[0]->data = e->in[0]->data;
     e->out[0]->flags |= RG_VIEW;
+    e->out[0]->base = e->in[0];
+    e->out[0]->base_offset = 0;
 }
 
+/* The view's gradient is the input's (rg_grad aliases them): nothing to add
+ * unless the output's gradient was set apart from it. */
 static void reshape_backward(rg_tape *tp, rg_entry *e) {
+    if (e->out[0]->base) return;
     const void *dy = e->out[0]->grad;
     void *dx = rg_grad(tp, e->in[0]);
     if (!dy || !dx) return;
@@ -365,21 +370,30 @@ static int slice_shape(rg_tape *tp, rg_entry *e) {
     shape[ax] = len;
     e->attr.i[0] = ax;
     set_out_shape(e->out[0], a->dtype, a->rank, shape);
+    /* Whole rows of a contiguous tensor (nothing before the axis): a view. */
+    if (dims_prod(a, 0, ax) == 1) e->out[0]->flags |= RG_VIEW;
     return 0;
 }
 
 static void slice_forward(rg_tape *tp, rg_entry *e) {
-    const rg_tensor *x = e->in[0];
+    rg_tensor *x = e->in[0];
     int ax = (int)e->attr.i[0];
     int64_t outer = dims_prod(x, 0, ax), inner = dims_prod(x, ax + 1, RG_MAX_RANK);
     int64_t start = e->attr.i[1], len = e->attr.i[2];
     size_t esz = rg_dtype_size(x->dtype);
+    if (e->out[0]->flags & RG_VIEW) {
+        e->out[0]->data = (char *)x->data + (size_t)(start * inner) * esz;
+        e->out[0]->base = x;
+        e->out[0]->base_offset = start * inner;
+        return;
+    }
     copy_rows(esz, e->out[0]->data, len * inner,
               (const char *)x->data + (size_t)(start * inner) * esz, x->shape[ax] * inner,
               outer, len * inner);
 }
 
 static void slice_backward(rg_tape *tp, rg_entry *e) {
+    if (e->out[0]->base) return; /* a view: its gradient is a window of the input's */
     const void *dy = e->out[0]->grad;
     char *dx = rg_grad(tp, e->in[0]);
     if (!dy || !dx) return;
