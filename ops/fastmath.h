@@ -15,6 +15,10 @@
 #include <string.h>
 
 static inline float rg_expf(float x) {
+    /* NaN in, NaN out; the arithmetic below runs on 0 instead so that the
+     * float-to-int conversion stays defined. */
+    const float in = x;
+    x = x != x ? 0.0f : x;
     /* Beyond these e^x is inf/0 in float; clamp keeps the bit tricks in range. */
     x = x > 88.3762626647949f ? 88.3762626647949f : x;
     x = x < -87.3365447504f ? -87.3365447504f : x;
@@ -31,10 +35,10 @@ static inline float rg_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * z + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
+    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return in != in ? in : p * scale;
 }
 
 static inline float rg_sigmoidf(float x) { return 1.0f / (1.0f + rg_expf(-x)); }

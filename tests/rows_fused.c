@@ -150,3 +150,13 @@ Test(fastmath, exp_sigmoid_tanh_within_a_few_ulp) {
     cr_expect_lt(rg_sigmoidf(-200.0f), 1e-37f);
     cr_expect_eq(rg_sigmoidf(200.0f), 1.0f);
 }
+
+Test(fastmath, nan_and_inf_propagate) {
+    cr_expect(isnan(rg_expf(NAN)));
+    cr_expect(isnan(rg_sigmoidf(NAN)));
+    cr_expect(isnan(rg_tanhf(NAN)));
+    cr_expect(isinf(rg_expf(INFINITY)) || rg_expf(INFINITY) > 1e38f);
+    cr_expect_leq(rg_expf(-INFINITY), 1.2e-38f); /* clamped at the smallest normal */
+    cr_expect_eq(rg_tanhf(INFINITY), 1.0f);
+    cr_expect_eq(rg_tanhf(-INFINITY), -1.0f);
+}
