@@ -42,6 +42,14 @@ struct rg_tape {
         const void *key;
         void *value;
     } slots[RG_MAX_SLOTS];
+    /* Private gradients of persistent tensors (open addressing, pointer keys):
+     * lets several tapes run backward over the same parameters at once. */
+    bool private_grads;
+    struct rg_pgrad {
+        rg_tensor *t;
+        void *g;
+    } *pg;
+    size_t pg_cap, pg_n;
 };
 
 /* Records msg as the tape's error (first one wins) and as the thread's last error. */

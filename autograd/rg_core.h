@@ -193,7 +193,8 @@ int rg_op_error(rg_tape *tp, const char *fmt, ...)
 #endif
     ;
 /* The gradient buffer of t, allocated and zeroed on first use (arena for step
- * tensors); NULL when t does not require a gradient.  For backward functions. */
+ * tensors); NULL when t does not require a gradient.  For backward functions;
+ * rg_grad(NULL, t) gives a persistent tensor's own t->grad. */
 void *rg_grad(rg_tape *tp, rg_tensor *t);
 
 /* Op registry by name (uthash).  Built-in ops are registered on first use of
@@ -213,6 +214,19 @@ int rg_tape_defer(rg_tape *tp, void (*fn)(rg_tape *tp, void *ctx), void *ctx);
 /* A pointer-sized slot of the tape owned by `key` (an op row, say), NULL after
  * rg_tape_new and rg_tape_reset: where a backward rule finds its deferred work. */
 void **rg_tape_slot(rg_tape *tp, const void *key);
+
+/* Private gradients, for data parallelism: with this on, the gradients of
+ * persistent tensors (parameters) that backward on this tape computes go to
+ * buffers of the tape instead of t->grad, so several threads, each with its own
+ * tape, can run forward and backward over the same parameters at once (the
+ * parameters' values are only read).  rg_tape_reduce_grads then adds them into
+ * t->grad; call it from one thread at a time.  Both return 0 or -1. */
+int rg_tape_set_private_grads(rg_tape *tp, bool on);
+int rg_tape_reduce_grads(rg_tape *tp);
+
+/* Runs fn(0, user) ... fn(n-1, user) on n threads (the caller's thread runs
+ * fn(0)) and waits for all of them.  0, or -1 when a thread could not start. */
+int rg_parallel_run(int n, void (*fn)(int k, void *user), void *user);
 
 /* ---- backward ------------------------------------------------------------ */
 /* Reverse sweep from a scalar loss (its gradient seeded with 1).  Gradients of

@@ -91,6 +91,7 @@ void rg_tape_free(rg_tape *tp) {
     if (!tp) return;
     chunks_free(tp->chunks);
     free(tp->entries);
+    free(tp->pg);
     free(tp);
 }
 
@@ -111,6 +112,8 @@ void rg_tape_reset(rg_tape *tp) {
     tp->gen = rg_next_gen();
     tp->n_deferred = 0;
     memset(tp->slots, 0, sizeof tp->slots);
+    if (tp->pg_n) memset(tp->pg, 0, tp->pg_cap * sizeof *tp->pg);
+    tp->pg_n = 0;
 }
 
 int rg_tape_defer(rg_tape *tp, void (*fn)(rg_tape *, void *), void *ctx) {
@@ -156,8 +159,96 @@ void rg_tape_set_anomaly(rg_tape *tp, bool on) { tp->anomaly = on; }
 void rg_tape_set_training(rg_tape *tp, bool on) { tp->training = on; }
 bool rg_tape_training(const rg_tape *tp) { return tp->training; }
 
+/* ---- private gradients ------------------------------------------------------ */
+
+static size_t pg_hash(const rg_tensor *t, size_t cap) {
+    uintptr_t k = (uintptr_t)t >> 4;
+    return (size_t)((k * 0x9e3779b97f4a7c15ull) >> 17) & (cap - 1);
+}
+
+static int pg_grow(rg_tape *tp) {
+    size_t cap = tp->pg_cap ? tp->pg_cap * 2 : 256;
+    struct rg_pgrad *n = calloc(cap, sizeof *n);
+    if (!n) return rg_op_error(tp, "rg_grad: out of memory");
+    for (size_t i = 0; i < tp->pg_cap; ++i)
+        if (tp->pg[i].t) {
+            size_t h = pg_hash(tp->pg[i].t, cap);
+            while (n[h].t) h = (h + 1) & (cap - 1);
+            n[h] = tp->pg[i];
+        }
+    free(tp->pg);
+    tp->pg = n;
+    tp->pg_cap = cap;
+    return 0;
+}
+
+/* The tape's private gradient buffer of persistent tensor t (zeroed, arena). */
+static void *pg_get(rg_tape *tp, rg_tensor *t) {
+    if (tp->pg_n * 2 >= tp->pg_cap && pg_grow(tp) < 0) return NULL;
+    size_t h = pg_hash(t, tp->pg_cap);
+    while (tp->pg[h].t && tp->pg[h].t != t) h = (h + 1) & (tp->pg_cap - 1);
+    if (!tp->pg[h].t) {
+        size_t bytes = (size_t)t->numel * rg_dtype_size(t->dtype);
+        void *g = rg_tape_alloc(tp, bytes ? bytes : 1);
+        if (!g) return NULL;
+        memset(g, 0, bytes);
+        tp->pg[h].t = t;
+        tp->pg[h].g = g;
+        tp->pg_n++;
+    }
+    return tp->pg[h].g;
+}
+
+int rg_tape_set_private_grads(rg_tape *tp, bool on) {
+    if (tp->n_entries || tp->pg_n)
+        return rg_op_error(tp, "rg_tape_set_private_grads: change it only on an empty tape "
+                               "(after rg_tape_new or rg_tape_reset)");
+    tp->private_grads = on;
+    return 0;
+}
+
+static void *persistent_grad(rg_tape *tp, rg_tensor *t);
+
+int rg_tape_reduce_grads(rg_tape *tp) {
+    if (tp->failed) return -1;
+    for (size_t i = 0; i < tp->pg_cap; ++i) {
+        rg_tensor *t = tp->pg[i].t;
+        if (!t) continue;
+        void *dst = persistent_grad(tp, t);
+        if (!dst) return -1;
+        if (t->dtype == RG_F32) {
+            float *d = dst;
+            const float *g = tp->pg[i].g;
+            for (int64_t k = 0; k < t->numel; ++k) d[k] += g[k];
+        } else {
+            double *d = dst;
+            const double *g = tp->pg[i].g;
+            for (int64_t k = 0; k < t->numel; ++k) d[k] += g[k];
+        }
+    }
+    return 0;
+}
+
+/* t->grad of a persistent tensor, allocated (zeroed) on first use. */
+static void *persistent_grad(rg_tape *tp, rg_tensor *t) {
+    if (!t->grad) {
+        size_t bytes = (size_t)t->numel * rg_dtype_size(t->dtype);
+        void *p = NULL;
+        if (posix_memalign(&p, RG_ALIGN, bytes ? bytes : 1) != 0) {
+            rg_op_error(tp, "rg_grad: out of memory (%zu bytes)", bytes);
+            return NULL;
+        }
+        memset(p, 0, bytes);
+        t->grad = p;
+    }
+    return t->grad;
+}
+
 void *rg_grad(rg_tape *tp, rg_tensor *t) {
     if (!(t->flags & RG_REQUIRES_GRAD)) return NULL;
+    if (t->flags & RG_PERSISTENT)
+        return tp && tp->private_grads ? pg_get(tp, t) : persistent_grad(tp, t);
+    if (!tp) return NULL;
     if (!t->grad && t->base) {
         char *g = rg_grad(tp, t->base);
         if (!g) return NULL;
@@ -166,17 +257,8 @@ void *rg_grad(rg_tape *tp, rg_tensor *t) {
     }
     if (!t->grad) {
         size_t bytes = (size_t)t->numel * rg_dtype_size(t->dtype);
-        if (t->flags & RG_PERSISTENT) {
-            void *p = NULL;
-            if (posix_memalign(&p, RG_ALIGN, bytes ? bytes : 1) != 0) {
-                rg_op_error(tp, "rg_grad: out of memory (%zu bytes)", bytes);
-                return NULL;
-            }
-            t->grad = p;
-        } else {
-            t->grad = rg_tape_alloc(tp, bytes ? bytes : 1);
-            if (!t->grad) return NULL;
-        }
+        t->grad = rg_tape_alloc(tp, bytes ? bytes : 1);
+        if (!t->grad) return NULL;
         memset(t->grad, 0, bytes);
     }
     return t->grad;

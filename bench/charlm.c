@@ -49,35 +49,70 @@ static int die(const char *what) {
     exit(1);
 }
 
-/* One training step on the windows starting at starts[]; returns the loss. */
-static double step(rg_tape *tp, model *m, const uint8_t *ids, const int64_t *starts) {
-    int T = m->T, B = m->B;
+/* One shard of a step: windows starts[b0..b1) on tape tp; the loss is the sum
+ * of the shard's cross-entropies over B*T, so the shards' gradients add up to
+ * the gradient of the mean over the whole batch. */
+typedef struct step_ctx {
+    model *m;
+    rg_tape **tp;
+    const uint8_t *ids;
+    const int64_t *starts;
+    int shards;
+    double loss[16];
+    const char *err[16];
+} step_ctx;
+
+static void shard(int k, void *user) {
+    step_ctx *c = user;
+    model *m = c->m;
+    int T = m->T, b0 = m->B * k / c->shards, b1 = m->B * (k + 1) / c->shards, Bk = b1 - b0;
+    rg_tape *tp = c->tp[k];
     rg_tape_reset(tp);
-    rg_tensor *x = rg_tensor_new(tp, RG_I32, RG_DIMS(T, B));
-    rg_tensor *y = rg_tensor_new(tp, RG_I32, RG_DIMS(T * B));
-    if (!x || !y) die("tensor");
+    c->err[k] = NULL;
+    rg_tensor *x = rg_tensor_new(tp, RG_I32, RG_DIMS(T, Bk));
+    rg_tensor *y = rg_tensor_new(tp, RG_I32, RG_DIMS(T * Bk));
+    if (!x || !y) {
+        c->err[k] = rg_tape_error(tp);
+        return;
+    }
     int32_t *xi = x->data, *yi = y->data;
     for (int t = 0; t < T; ++t)
-        for (int b = 0; b < B; ++b) {
-            xi[t * B + b] = ids[starts[b] + t];
-            yi[t * B + b] = ids[starts[b] + t + 1];
+        for (int b = 0; b < Bk; ++b) {
+            xi[t * Bk + b] = c->ids[c->starts[b0 + b] + t];
+            yi[t * Bk + b] = c->ids[c->starts[b0 + b] + t + 1];
         }
     rg_tensor *e = rg_embedding_layer_forward(tp, &m->emb, x);
     rg_tensor *h = rg_seq_forward(tp, m->rnn, e, NULL, NULL, NULL, NULL);
     rg_tensor *logits = rg_linear_layer_forward(tp, &m->head, h);
-    rg_tensor *loss = rg_cross_entropy(tp, rg_reshape(tp, logits, RG_DIMS(T * B, m->V)), y, RG_MEAN);
+    rg_tensor *ce = rg_cross_entropy(tp, rg_reshape(tp, logits, RG_DIMS(T * Bk, m->V)), y, RG_SUM);
+    rg_tensor *loss = rg_mul_scalar(tp, ce, 1.0 / ((double)m->B * T));
     if (!loss || rg_backward(tp, loss) != 0) {
-        fprintf(stderr, "bench_charlm: %s\n", rg_tape_error(tp));
-        exit(1);
+        c->err[k] = rg_tape_error(tp);
+        return;
     }
-    rg_clip_grad_norm(m->P, 5.0);
-    rg_optim_step(m->opt);
-    rg_params_zero_grad(m->P);
-    return rg_get(loss, 0);
+    c->loss[k] = rg_get(loss, 0);
+}
+
+/* One training step (forward, backward, clip, Adam); returns the mean loss. */
+static double step(step_ctx *c) {
+    if (rg_parallel_run(c->shards, shard, c) != 0) die("threads");
+    double loss = 0;
+    for (int k = 0; k < c->shards; ++k) {
+        if (c->err[k]) {
+            fprintf(stderr, "bench_charlm: %s\n", c->err[k]);
+            exit(1);
+        }
+        if (c->shards > 1 && rg_tape_reduce_grads(c->tp[k]) != 0) die("reduce");
+        loss += c->loss[k];
+    }
+    rg_clip_grad_norm(c->m->P, 5.0);
+    rg_optim_step(c->m->opt);
+    rg_params_zero_grad(c->m->P);
+    return loss;
 }
 
 int main(int argc, char **argv) {
-    const char *cname = "small", *text = "data/pride_and_prejudice.txt";
+    const char *cname = "small", *text = "data/pride_and_prejudice.txt", *mode = "data";
     int threads = 1;
     double seconds = 10;
     for (int i = 1; i < argc; ++i) {
@@ -85,8 +120,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--text") && i + 1 < argc) text = argv[++i];
+        else if (!strcmp(argv[i], "--parallel") && i + 1 < argc) mode = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_charlm [--config NAME] [--threads N] [--seconds S] [--text FILE]\n");
+            fprintf(stderr, "usage: bench_charlm [--config NAME] [--threads N] [--seconds S] "
+                            "[--text FILE] [--parallel data|blas]\n");
             return 2;
         }
     }
@@ -114,7 +151,15 @@ int main(int argc, char **argv) {
     for (int b = 0; b < 256; ++b) map[b] = seen[b] ? V++ : -1;
     for (long i = 0; i < n; ++i) raw[i] = (uint8_t)map[raw[i]];
 
-    rg_set_threads(threads);
+    /* Threads: "data" runs the batch as one shard per thread (one tape each,
+     * private gradients, single-threaded BLAS); "blas" leaves the threads to
+     * OpenBLAS inside each product. */
+    bool data_parallel = !strcmp(mode, "data") && threads > 1;
+    if (strcmp(mode, "data") && strcmp(mode, "blas")) {
+        fprintf(stderr, "bench_charlm: --parallel must be data or blas\n");
+        return 2;
+    }
+    rg_set_threads(data_parallel ? 1 : threads);
     model m = {.V = V, .T = c->unroll, .B = c->batch, .H = c->hidden};
     rg_rng rng;
     rg_rng_seed(&rng, 0);
@@ -128,8 +173,16 @@ int main(int argc, char **argv) {
     m.opt = rg_optim_new(m.P, &oc);
     if (!m.opt) die("optim");
 
-    rg_tape *tp = rg_tape_new();
+    int shards = data_parallel ? (threads < c->batch ? threads : c->batch) : 1;
+    if (shards > 16) shards = 16;
+    rg_tape *tapes[16];
+    for (int k = 0; k < shards; ++k) {
+        tapes[k] = rg_tape_new();
+        if (shards > 1) rg_tape_set_private_grads(tapes[k], true);
+    }
+    rg_tape *tp = tapes[0];
     int64_t starts[256];
+    step_ctx ctx = {.m = &m, .tp = tapes, .ids = raw, .starts = starts, .shards = shards};
     rg_rng data_rng;
     rg_rng_seed(&data_rng, 1);
     double loss = 0;
@@ -138,26 +191,22 @@ int main(int argc, char **argv) {
     int warm = c->unroll > 1000 ? 1 : 5;
     for (int i = 0; i < warm; ++i) {
         DRAW();
-        loss = step(tp, &m, raw, starts);
+        loss = step(&ctx);
     }
     double t0 = now();
-    int k = 0;
-    while (now() - t0 < 1.0 || k < 2) {
+    int calib = 0;
+    while (now() - t0 < 1.0 || calib < 2) {
         DRAW();
-        loss = step(tp, &m, raw, starts);
-        ++k;
+        loss = step(&ctx);
+        ++calib;
     }
-    double per = (now() - t0) / k;
+    double per = (now() - t0) / calib;
     int N = (int)ceil(seconds / per);
     if (N < 3) N = 3;
-    double ts[4096];
-    if (N > 4096) N = 4096;
     t0 = now();
     for (int i = 0; i < N; ++i) {
         DRAW();
-        double s0 = now();
-        loss = step(tp, &m, raw, starts);
-        ts[i] = now() - s0;
+        loss = step(&ctx);
     }
     double dt = now() - t0;
     struct rusage ru;
@@ -165,12 +214,11 @@ int main(int argc, char **argv) {
     printf("RESULT {\"config\": \"%s\", \"threads\": %d, \"steps\": %d, \"seconds\": %.3f, "
            "\"ms_per_step\": %.3f, \"chars_per_s\": %.1f, \"peak_rss_mb\": %.1f, "
            "\"arena_bytes_per_timestep\": %.0f, \"tape_entries\": %zu, \"last_loss\": %.4f, "
-           "\"blas\": \"%s\"}\n",
+           "\"blas\": \"%s\", \"parallel\": \"%s\", \"shards\": %d}\n",
            c->name, threads, N, dt, 1e3 * dt / N, (double)m.B * m.T * N / dt,
            ru.ru_maxrss / 1024.0, (double)rg_tape_arena_bytes(tp) / m.T,
-           rg_tape_entries(tp), loss, rg_blas_name());
-    (void)ts;
-    rg_tape_free(tp);
+           rg_tape_entries(tp), loss, rg_blas_name(), data_parallel ? "data" : "blas", shards);
+    for (int k = 0; k < shards; ++k) rg_tape_free(tapes[k]);
     rg_optim_free(m.opt);
     rg_seq_free(m.rnn);
     rg_params_free(m.P);

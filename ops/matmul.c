@@ -181,15 +181,16 @@ typedef struct dw_item {
 typedef struct dw_group {
     struct dw_group *next;
     rg_tensor *W;
+    void *dW; /* rg_grad's buffer: W->grad, or the tape's private one */
     int64_t rows;
     dw_item *head, *tail;
 } dw_group;
 
 static const rg_op op_linear;
 
-static void dw_gemm_rows(rg_tensor *W, const void *dy, const void *x, int64_t N) {
-    int64_t O = W->shape[0], I = W->shape[1];
-    gemm(W->dtype, true, false, O, I, N, dy, O, x, I, 1, W->grad, I);
+static void dw_gemm_rows(const dw_group *g, const void *dy, const void *x, int64_t N) {
+    int64_t O = g->W->shape[0], I = g->W->shape[1];
+    gemm(g->W->dtype, true, false, O, I, N, dy, O, x, I, 1, g->dW, I);
 }
 
 static void dw_flush(rg_tape *tp, void *ctx) {
@@ -199,7 +200,7 @@ static void dw_flush(rg_tape *tp, void *ctx) {
         int64_t O = W->shape[0], I = W->shape[1];
         size_t es = rg_dtype_size(W->dtype);
         if (!g->head->next) {
-            dw_gemm_rows(W, g->head->dy, g->head->x, g->head->N);
+            dw_gemm_rows(g, g->head->dy, g->head->x, g->head->N);
             continue;
         }
         int64_t cap = g->rows < DW_BLOCK ? g->rows : DW_BLOCK;
@@ -209,25 +210,26 @@ static void dw_flush(rg_tape *tp, void *ctx) {
         int64_t fill = 0;
         for (dw_item *it = g->head; it; it = it->next) {
             if (it->N > cap) { /* a single call bigger than a block: no packing */
-                dw_gemm_rows(W, it->dy, it->x, it->N);
+                dw_gemm_rows(g, it->dy, it->x, it->N);
                 continue;
             }
             if (fill + it->N > cap) {
-                dw_gemm_rows(W, dyb, xb, fill);
+                dw_gemm_rows(g, dyb, xb, fill);
                 fill = 0;
             }
             memcpy(dyb + fill * O * es, it->dy, (size_t)(it->N * O) * es);
             memcpy(xb + fill * I * es, it->x, (size_t)(it->N * I) * es);
             fill += it->N;
         }
-        if (fill) dw_gemm_rows(W, dyb, xb, fill);
+        if (fill) dw_gemm_rows(g, dyb, xb, fill);
     }
     *slot = NULL;
 }
 
 /* Queues dW += dy^T x for the end of the sweep; false when it cannot (then the
  * caller does the GEMM at once). */
-static bool dw_defer(rg_tape *tp, rg_tensor *W, const void *dy, const void *x, int64_t N) {
+static bool dw_defer(rg_tape *tp, rg_tensor *W, void *dW, const void *dy, const void *x,
+                     int64_t N) {
     if (W->node >= 0) return false; /* W has history: its gradient is needed in the sweep */
     dw_group **slot = (dw_group **)rg_tape_slot(tp, &op_linear);
     dw_group *g = *slot;
@@ -239,6 +241,7 @@ static bool dw_defer(rg_tape *tp, rg_tensor *W, const void *dy, const void *x, i
         if (!g) return false;
         if (!*slot && rg_tape_defer(tp, dw_flush, NULL) < 0) return false;
         g->W = W;
+        g->dW = dW;
         g->rows = 0;
         g->head = g->tail = NULL;
         g->next = *slot;
@@ -262,7 +265,7 @@ static void linear_backward(rg_tape *tp, rg_entry *e) {
     int64_t N = x->shape[0], I = x->shape[1], O = W->shape[0];
     void *dx = rg_grad(tp, x), *dW = rg_grad(tp, W);
     if (dx) gemm(x->dtype, false, false, N, I, O, y->grad, O, W->data, I, 1, dx, I);
-    if (dW && !dw_defer(tp, W, y->grad, x->data, N))
+    if (dW && !dw_defer(tp, W, dW, y->grad, x->data, N))
         gemm(x->dtype, true, false, O, I, N, y->grad, O, x->data, I, 1, dW, I);
     if (e->n_in == 3) {
         void *db = rg_grad(tp, e->in[2]);

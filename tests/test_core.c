@@ -335,3 +335,44 @@ Test(core, user_op_registry) {
     cr_expect_not_null(rg_op_find("matmul"), "built-in rows are registered");
     cr_expect_null(rg_op_find("no_such_op"));
 }
+
+/* Two tapes on two threads run backward over the same parameter with private
+ * gradients; reduced, they equal one tape over both halves. */
+typedef struct half {
+    rg_tensor *w;
+    rg_tape *tp[2];
+    rg_tensor *x[2];
+} half;
+
+static void half_backward(int k, void *user) {
+    half *h = user;
+    rg_tape_reset(h->tp[k]);
+    rg_tensor *y = total(h->tp[k], sq(h->tp[k], add2(h->tp[k], h->w, h->x[k])));
+    if (y) rg_backward(h->tp[k], y);
+}
+
+Test(core, private_gradients_and_parallel_run) {
+    rg_tensor *w = rg_from_doubles(NULL, RG_F64, RG_DIMS(3), (double[]){1, -2, 0.5});
+    rg_set_requires_grad(w, true);
+    half h = {w, {rg_tape_new(), rg_tape_new()},
+              {rg_from_doubles(NULL, RG_F64, RG_DIMS(3), (double[]){0.5, 1, 2}),
+               rg_from_doubles(NULL, RG_F64, RG_DIMS(3), (double[]){-1, 3, 1})}};
+    for (int k = 0; k < 2; ++k) cr_assert_eq(rg_tape_set_private_grads(h.tp[k], true), 0);
+    cr_assert_eq(rg_parallel_run(2, half_backward, &h), 0);
+    cr_expect_eq(rg_grad_get(w, 0), 0.0, "private: the parameter's own gradient is untouched");
+    for (int k = 0; k < 2; ++k) cr_assert_eq(rg_tape_reduce_grads(h.tp[k]), 0, "%s", rg_last_error());
+    /* d/dw sum((w+x)^2) = 2(w+x), summed over both halves */
+    for (int i = 0; i < 3; ++i) {
+        double want = 2 * (rg_get(w, i) + rg_get(h.x[0], i)) + 2 * (rg_get(w, i) + rg_get(h.x[1], i));
+        cr_expect_eq(rg_grad_get(w, i), want, "element %d: %g vs %g", i, rg_grad_get(w, i), want);
+    }
+    /* switching modes is only allowed on an empty tape */
+    cr_expect_eq(rg_tape_set_private_grads(h.tp[0], false), -1);
+    rg_tape_reset(h.tp[0]);
+    cr_expect_eq(rg_tape_set_private_grads(h.tp[0], false), 0);
+    for (int k = 0; k < 2; ++k) {
+        rg_tape_free(h.tp[k]);
+        rg_tensor_free(h.x[k]);
+    }
+    rg_tensor_free(w);
+}
