@@ -15,7 +15,7 @@
  */
 #ifndef RETROGRAD_H
 #define RETROGRAD_H
-#include "autograd/rg_core.h"
-#include "ops/rg_ops.h"
-#include "models/rg_models.h"
+#include "rg_core.h"
+#include "rg_ops.h"
+#include "rg_models.h"
 #endif

@@ -8,13 +8,7 @@
 #include "rg_core.h"
 #include "rg_ops.h"
 #include "rg_params.h"
-#if __has_include("rg_layers.h")
 #include "rg_layers.h"
-#endif
-#if __has_include("rg_optim.h")
 #include "rg_optim.h"
-#endif
-#if __has_include("rg_checkpoint.h")
 #include "rg_checkpoint.h"
-#endif
 #endif
