@@ -390,6 +390,74 @@ static void free_run(run *r)
         fclose(r->log);
 }
 
+/* One step's forward and backward, split by batch rows over threads: shard k
+ * runs rows [B*k/S, B*(k+1)/S) on its own tape (private parameter gradients
+ * when S > 1, reduced by the caller).  Each shard's loss is its summed
+ * cross-entropy over B*T, so the shards add up to the mean over the batch. */
+enum { MAX_SHARDS = 16 };
+typedef struct shard_job {
+    run *r;
+    rg_tape **tp;
+    const int32_t *in, *tg; /* the whole step: ids [T,B], targets [T*B] */
+    int shards;
+    uint64_t drop_seed[MAX_SHARDS];
+    double loss[MAX_SHARDS];
+    rg_tensor *final[MAX_SHARDS][RG_CELL_MAX_STATE];
+    const char *err[MAX_SHARDS];
+} shard_job;
+
+static void train_shard(int k, void *user)
+{
+    shard_job *j = user;
+    run *r = j->r;
+    int64_t T = r->c.unroll, B = r->c.batch;
+    int64_t b0 = B * k / j->shards, b1 = B * (k + 1) / j->shards, Bk = b1 - b0;
+    rg_tape *tp = j->tp[k];
+    rg_tape_reset(tp);
+    rg_tape_set_training(tp, true);
+    j->err[k] = NULL;
+    rg_tensor *ids = rg_tensor_new(tp, RG_I32, RG_DIMS(T, Bk));
+    rg_tensor *tgt = rg_tensor_new(tp, RG_I32, RG_DIMS(T * Bk));
+    if (ids && tgt)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t b = 0; b < Bk; b++) {
+                ((int32_t *)ids->data)[t * Bk + b] = j->in[t * B + b0 + b];
+                ((int32_t *)tgt->data)[t * Bk + b] = j->tg[t * B + b0 + b];
+            }
+    rg_tensor *init[RG_CELL_MAX_STATE] = {0};
+    for (int s = 0; r->c.carry && s < charlm_state_count(&r->m); s++)
+        init[s] = j->shards == 1 ? r->carry[s] : rg_slice(tp, r->carry[s], 1, b0, Bk);
+    rg_rng own, *drop = &r->drop_rng;
+    if (j->shards > 1) {
+        rg_rng_seed(&own, j->drop_seed[k]);
+        drop = &own;
+    }
+    rg_tensor *logits = charlm_forward(tp, &r->m, ids, r->c.carry ? init : NULL,
+                                       r->c.carry ? j->final[k] : NULL, drop);
+    rg_tensor *ce = tgt ? rg_cross_entropy(tp, logits, tgt, RG_SUM) : NULL;
+    rg_tensor *loss = rg_mul_scalar(tp, ce, 1.0 / (double)(B * T));
+    if (!loss) {
+        j->err[k] = rg_tape_error(tp) ? rg_tape_error(tp) : rg_last_error();
+        return;
+    }
+    j->loss[k] = rg_get(loss, 0);
+    if (isfinite(j->loss[k]) && rg_backward(tp, loss) != 0)
+        j->err[k] = rg_tape_error(tp);
+}
+
+/* Copies shard k's final states [L,Bk,H] into its rows of the carried [L,B,H]. */
+static void carry_rows(run *r, const shard_job *j, int k)
+{
+    int64_t B = r->c.batch, b0 = B * k / j->shards, Bk = B * (k + 1) / j->shards - b0;
+    size_t es = rg_dtype_size(r->m.dtype), row = (size_t)r->m.H * es;
+    for (int s = 0; s < charlm_state_count(&r->m); s++) {
+        const rg_tensor *f = j->final[k][s];
+        for (int64_t l = 0; l < f->shape[0]; l++)
+            memcpy((char *)r->carry[s]->data + (size_t)(l * B + b0) * row,
+                   (const char *)f->data + (size_t)(l * Bk) * row, (size_t)Bk * row);
+    }
+}
+
 int charlm_train_main(int argc, char **argv)
 {
     run R;
@@ -482,7 +550,12 @@ int charlm_train_main(int argc, char **argv)
             return 2;
         }
     }
-    rg_set_threads((int)c->threads);
+    /* Threads: one batch shard per thread, each with single-threaded BLAS (a
+     * batch of one row leaves the threads to BLAS instead). */
+    int shards = (int)(c->threads < c->batch ? c->threads : c->batch);
+    if (shards > MAX_SHARDS)
+        shards = MAX_SHARDS;
+    rg_set_threads(shards > 1 ? 1 : (int)c->threads);
 
     int status = 1;
     rg_safetensors *resume_st = NULL;
@@ -625,14 +698,22 @@ int charlm_train_main(int argc, char **argv)
     int ns = charlm_state_count(&r->m);
     int32_t *in = malloc((size_t)(T * B) * sizeof *in);
     int32_t *tg = malloc((size_t)(T * B) * sizeof *tg);
-    rg_tape *tp = rg_tape_new();
-    if (!in || !tg || !tp) {
+    rg_tape *tapes[MAX_SHARDS] = {0};
+    bool tapes_ok = true;
+    for (int k = 0; k < shards; k++) {
+        tapes[k] = rg_tape_new();
+        tapes_ok = tapes_ok && tapes[k] &&
+                   (shards == 1 || rg_tape_set_private_grads(tapes[k], true) == 0);
+    }
+    if (!in || !tg || !tapes_ok) {
         fprintf(stderr, "charlm train: out of memory\n");
         free(in);
         free(tg);
-        rg_tape_free(tp);
+        for (int k = 0; k < shards; k++)
+            rg_tape_free(tapes[k]);
         goto out;
     }
+    shard_job job = {.r = r, .tp = tapes, .in = in, .tg = tg, .shards = shards};
     struct sigaction sa, old_sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -657,21 +738,22 @@ int charlm_train_main(int argc, char **argv)
         double t0 = charlm_now();
         double lr = rg_lr_at(&r->sched, r->step);
         next_batch(r, in, tg);
-        rg_tape_reset(tp);
-        rg_tape_set_training(tp, true);
-        rg_tensor *ids = rg_from_data(tp, RG_I32, RG_DIMS(T, B), in);
-        rg_tensor *tgt = rg_from_data(tp, RG_I32, RG_DIMS(T * B), tg);
-        rg_tensor *final[RG_CELL_MAX_STATE] = {0};
-        rg_tensor *logits = charlm_forward(tp, &r->m, ids, c->carry ? r->carry : NULL,
-                                           c->carry ? final : NULL, &r->drop_rng);
-        rg_tensor *loss = tgt ? rg_cross_entropy(tp, logits, tgt, RG_MEAN) : NULL;
-        if (!loss) {
-            fprintf(stderr, "charlm train: step %lld: %s\n", (long long)r->step + 1,
-                    rg_tape_error(tp) ? rg_tape_error(tp) : rg_last_error());
+        rg_optim_zero_grad(r->opt);
+        for (int k = 0; shards > 1 && k < shards; k++)
+            job.drop_seed[k] = rg_rng_next(&r->drop_rng);
+        rg_parallel_run(shards, train_shard, &job);
+        double lv = 0;
+        const char *err = NULL;
+        for (int k = 0; k < shards; k++) {
+            lv += job.loss[k];
+            if (!err)
+                err = job.err[k];
+        }
+        if (err) {
+            fprintf(stderr, "charlm train: step %lld: %s\n", (long long)r->step + 1, err);
             failed = true;
             break;
         }
-        double lv = rg_get(loss, 0);
         if (!isfinite(lv)) {
             charlm_progress_done(&prog);
             fprintf(stderr, "charlm train: the loss is %s at step %lld: training diverged "
@@ -680,12 +762,13 @@ int charlm_train_main(int argc, char **argv)
             failed = true;
             break;
         }
-        rg_optim_zero_grad(r->opt);
-        if (rg_backward(tp, loss) != 0) {
-            fprintf(stderr, "charlm train: backward: %s\n", rg_tape_error(tp));
-            failed = true;
+        for (int k = 0; shards > 1 && k < shards; k++)
+            if (rg_tape_reduce_grads(tapes[k]) != 0) {
+                fprintf(stderr, "charlm train: %s\n", rg_tape_error(tapes[k]));
+                failed = true;
+            }
+        if (failed)
             break;
-        }
         double norm = c->clip > 0 ? rg_clip_grad_norm(r->m.P, c->clip) : 0;
         if (!isfinite(norm)) {
             charlm_progress_done(&prog);
@@ -700,8 +783,13 @@ int charlm_train_main(int argc, char **argv)
             failed = true;
             break;
         }
-        for (int j = 0; c->carry && j < ns; j++)
-            rg_tensor_copy(r->carry[j], final[j]);
+        for (int k = 0; c->carry && k < shards; k++) {
+            if (shards == 1)
+                for (int j = 0; j < ns; j++)
+                    rg_tensor_copy(r->carry[j], job.final[0][j]);
+            else
+                carry_rows(r, &job, k);
+        }
         r->step++;
         r->train_seconds += charlm_now() - t0;
         r->last_loss = lv;
@@ -750,7 +838,8 @@ int charlm_train_main(int argc, char **argv)
     sigaction(SIGINT, &old_sa, NULL);
     free(in);
     free(tg);
-    rg_tape_free(tp);
+    for (int k = 0; k < shards; k++)
+        rg_tape_free(tapes[k]);
     if (failed)
         goto out;
     if (save_run(r, c->save) != 0) {
