@@ -372,8 +372,15 @@ static double grad_sumsq(const rg_params *P) {
         const rg_tensor *p = rg_params_at(P, i, NULL);
         if (!p || !p->grad) continue;
         if (p->dtype == RG_F32) {
+            /* eight independent partial sums: no serial dependency, so the
+             * loop vectorises (float -> double, multiply-add) */
             const float *g = p->grad;
-            for (int64_t k = 0; k < p->numel; k++) ss += (double)g[k] * (double)g[k];
+            double part[8] = {0};
+            int64_t k = 0;
+            for (; k + 8 <= p->numel; k += 8)
+                for (int q = 0; q < 8; q++) part[q] += (double)g[k + q] * (double)g[k + q];
+            for (; k < p->numel; k++) part[0] += (double)g[k] * (double)g[k];
+            for (int q = 0; q < 8; q++) ss += part[q];
         } else if (p->dtype == RG_F64) {
             const double *g = p->grad;
             for (int64_t k = 0; k < p->numel; k++) ss += g[k] * g[k];

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "fastmath.h"
 #include "ops_internal.h"
 
 static bool is_float(rg_dtype dt) { return dt == RG_F32 || dt == RG_F64; }
@@ -59,7 +60,10 @@ static void axis_view(const rg_entry *e, int64_t *outer, int64_t *len, int64_t *
     }
 }
 
-#define SOFTMAX_KERNELS(T, SFX)                                                          \
+/* float32 rows take exp from ops/fastmath.h (a few ulp); sums stay in double. */
+#define EXP_F32(v) ((double)rg_expf((float)(v)))
+
+#define SOFTMAX_KERNELS(T, SFX, EXP)                                                     \
     static void softmax_fwd_##SFX(const T *x, T *y, int64_t outer, int64_t L,            \
                                   int64_t inner, bool logsm) {                           \
         for (int64_t o = 0; o < outer; o++)                                              \
@@ -69,11 +73,11 @@ static void axis_view(const rg_entry *e, int64_t *outer, int64_t *len, int64_t *
                 double m = xr[0], s = 0;                                                 \
                 for (int64_t l = 1; l < L; l++)                                          \
                     if (xr[l * inner] > m) m = xr[l * inner];                            \
-                for (int64_t l = 0; l < L; l++) s += exp(xr[l * inner] - m);             \
+                for (int64_t l = 0; l < L; l++) s += EXP(xr[l * inner] - m);             \
                 double ls = log(s);                                                      \
                 for (int64_t l = 0; l < L; l++)                                          \
                     yr[l * inner] = logsm ? (T)((xr[l * inner] - m) - ls)                \
-                                          : (T)(exp(xr[l * inner] - m) / s);             \
+                                          : (T)(EXP(xr[l * inner] - m) / s);             \
             }                                                                            \
     }                                                                                    \
     static void softmax_bwd_##SFX(const T *y, const T *dy, T *dx, int64_t outer,         \
@@ -87,13 +91,13 @@ static void axis_view(const rg_entry *e, int64_t *outer, int64_t *len, int64_t *
                                  : (double)dy[b + l * inner] * y[b + l * inner];         \
                 for (int64_t l = 0; l < L; l++) {                                        \
                     int64_t k = b + l * inner;                                           \
-                    dx[k] += logsm ? (T)(dy[k] - exp(y[k]) * acc)                        \
+                    dx[k] += logsm ? (T)(dy[k] - EXP(y[k]) * acc)                        \
                                    : (T)(y[k] * (dy[k] - acc));                          \
                 }                                                                        \
             }                                                                            \
     }
-SOFTMAX_KERNELS(float, f32)
-SOFTMAX_KERNELS(double, f64)
+SOFTMAX_KERNELS(float, f32, EXP_F32)
+SOFTMAX_KERNELS(double, f64, exp)
 
 static void softmax_forward(rg_tape *tp, rg_entry *e) {
     int64_t outer, L, inner;
@@ -177,7 +181,7 @@ static int ce_shape(rg_tape *tp, rg_entry *e) {
     return 0;
 }
 
-#define CE_KERNELS(T, SFX)                                                               \
+#define CE_KERNELS(T, SFX, EXP)                                                          \
     /* Fills ml[2i] = m_i, ml[2i+1] = log s_i. */                                        \
     static void ce_rows_##SFX(const T *x, int64_t N, int64_t C, double *ml) {            \
         for (int64_t i = 0; i < N; i++) {                                                \
@@ -185,7 +189,7 @@ static int ce_shape(rg_tape *tp, rg_entry *e) {
             double m = xr[0], s = 0;                                                     \
             for (int64_t c = 1; c < C; c++)                                              \
                 if (xr[c] > m) m = xr[c];                                                \
-            for (int64_t c = 0; c < C; c++) s += exp(xr[c] - m);                         \
+            for (int64_t c = 0; c < C; c++) s += EXP(xr[c] - m);                         \
             ml[2 * i] = m;                                                               \
             ml[2 * i + 1] = log(s);                                                      \
         }                                                                                \
@@ -217,7 +221,7 @@ static int ce_shape(rg_tape *tp, rg_entry *e) {
                 double sc = g * wi / D;                                                  \
                 T *dr = dx + i * C;                                                      \
                 for (int64_t c = 0; c < C; c++)                                          \
-                    dr[c] += (T)(sc * (exp((xr[c] - m) - ls) - (c == t[i])));            \
+                    dr[c] += (T)(sc * (EXP((xr[c] - m) - ls) - (c == t[i])));            \
             }                                                                            \
             if (dw) {                                                                    \
                 double li = ls - (xr[t[i]] - m);                                         \
@@ -225,8 +229,8 @@ static int ce_shape(rg_tape *tp, rg_entry *e) {
             }                                                                            \
         }                                                                                \
     }
-CE_KERNELS(float, f32)
-CE_KERNELS(double, f64)
+CE_KERNELS(float, f32, EXP_F32)
+CE_KERNELS(double, f64, exp)
 
 static void ce_forward(rg_tape *tp, rg_entry *e) {
     const rg_tensor *x = e->in[0];
