@@ -81,8 +81,7 @@ static void shard(int k, void *user) {
             xi[t * Bk + b] = c->ids[c->starts[b0 + b] + t];
             yi[t * Bk + b] = c->ids[c->starts[b0 + b] + t + 1];
         }
-    rg_tensor *e = rg_embedding_layer_forward(tp, &m->emb, x);
-    rg_tensor *h = rg_seq_forward(tp, m->rnn, e, NULL, NULL, NULL, NULL);
+    rg_tensor *h = rg_seq_forward_ids(tp, m->rnn, m->emb.weight, x, NULL, NULL, NULL, NULL);
     rg_tensor *logits = rg_linear_layer_forward(tp, &m->head, h);
     rg_tensor *ce = rg_cross_entropy(tp, rg_reshape(tp, logits, RG_DIMS(T * Bk, m->V)), y, RG_SUM);
     rg_tensor *loss = rg_mul_scalar(tp, ce, 1.0 / ((double)m->B * T));

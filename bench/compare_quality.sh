@@ -1,7 +1,8 @@
 #!/bin/sh
 # Validation bpc of `charlm train` next to its PyTorch twin (bench/torch_charlm_twin.py),
 # for the default config and an LSTM 2x256, from the same initial weights and the
-# same windows.  Usage: bench/compare_quality.sh [BUILD_DIR]   (env: STEPS, THREADS)
+# same windows.  Usage: bench/compare_quality.sh [BUILD_DIR]
+# (env: STEPS, THREADS; PLOTDIR=dir also keeps ours' loss curve as dir/<config>.svg)
 set -eu
 BUILD=${1:-build}
 CHARLM=$BUILD/examples/charlm
@@ -22,9 +23,11 @@ for cfg in "default:" "lstm-2x256:--layers 2 --hidden 256"; do
     flags=${cfg#*:}
     # shellcheck disable=SC2086
     "$CHARLM" train --text "$TEXT" $flags --steps 0 --save "$TMP/init.safetensors" > /dev/null
+    plot=""
+    [ -n "${PLOTDIR:-}" ] && plot="--plot $PLOTDIR/$name.svg"
     # shellcheck disable=SC2086
     ours=$("$CHARLM" train --text "$TEXT" --init "$TMP/init.safetensors" --steps "$STEPS" \
-        --threads "$THREADS" --save-every 0 --save "$TMP/ours.safetensors" | tail -1)
+        --threads "$THREADS" --save-every 0 --save "$TMP/ours.safetensors" $plot | tail -1)
     twin=$("$PY" bench/torch_charlm_twin.py --text "$TEXT" --init "$TMP/init.safetensors" \
         --steps "$STEPS" --threads "$THREADS" | tail -1)
     ob=$(echo "$ours" | field val_bpc)

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "retrograd.h"
+#include "benchutil.h"
 #include "ops_internal.h" /* rg_gemm_builtin_f32: the benchmark compares it */
 
 #ifdef RG_HAVE_CBLAS
@@ -17,17 +18,6 @@
 #endif
 
 enum { BATCHES = 7 };
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 typedef struct ctx {
     int64_t n;

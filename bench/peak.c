@@ -16,20 +16,11 @@
 #include <cblas.h>
 #endif
 
+#include "benchutil.h"
+
 enum { MAX_BATCHES = 31, MAX_THREADS = 2 };
 
 #ifdef RG_HAVE_CBLAS
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* C[n,n] = A[n,n] B[n,n], row-major, no transposes. */
 static void sgemm(int n, const float *A, const float *B, float *C) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, A, n, B, n, 0.0f, C, n);

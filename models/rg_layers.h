@@ -181,6 +181,17 @@ void rg_seq_free(rg_seq *s);  /* NULL is fine; the parameters stay in the regist
 rg_tensor *rg_seq_forward(rg_tape *tp, const rg_seq *s, rg_tensor *x, const int32_t *lengths,
                           rg_tensor *const *init, rg_tensor **final, rg_rng *dropout_rng);
 
+/* The same stack fed through an embedding table: ids I32 [T,B] index emb [V,I]
+ * (I = input_size).  Equal to rg_seq_forward(tp, s, rg_embedding(tp, emb, ids),
+ * ...), but when the first layer's cells use rg_cell_project_standard (every
+ * built-in cell does) their input projection is rg_embedding_linear: with
+ * V <= T*B it maps the V table rows once instead of the T*B looked-up rows, in
+ * forward and in backward (a language model's first layer then costs what a
+ * second layer without input projection would). */
+rg_tensor *rg_seq_forward_ids(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_tensor *ids,
+                              const int32_t *lengths, rg_tensor *const *init,
+                              rg_tensor **final, rg_rng *dropout_rng);
+
 #ifdef __cplusplus
 }
 #endif

@@ -118,8 +118,8 @@ static int run_direction(rg_tape *tp, const rg_cell *c, rg_tensor *xp, int64_t T
     return 0;
 }
 
-static int check_inputs(rg_tape *tp, const rg_seq *s, rg_tensor *x, const int32_t *lengths,
-                        rg_tensor *const *init)
+/* x [T,B,I] of the layer's dtype and input size. */
+static int check_x(rg_tape *tp, const rg_seq *s, const rg_tensor *x)
 {
     char b1[64];
     const rg_seq_config *cfg = &s->cfg;
@@ -127,10 +127,17 @@ static int check_inputs(rg_tape *tp, const rg_seq *s, rg_tensor *x, const int32_
         return rg_op_error(tp, "rg_seq_forward: x %s %s, the layer expects [T,B,%lld] %s",
                            rg_shape_str(x, b1, sizeof b1), rg_dtype_name(x->dtype),
                            (long long)cfg->input_size, rg_dtype_name(cfg->dtype));
-    int64_t T = x->shape[0], B = x->shape[1];
+    return 0;
+}
+
+static int check_inputs(rg_tape *tp, const rg_seq *s, int64_t T, int64_t B,
+                        const int32_t *lengths, rg_tensor *const *init)
+{
+    char b1[64];
+    const rg_seq_config *cfg = &s->cfg;
     if (T < 1 || B < 1)
-        return rg_op_error(tp, "rg_seq_forward: empty input x %s",
-                           rg_shape_str(x, b1, sizeof b1));
+        return rg_op_error(tp, "rg_seq_forward: empty input: T = %lld, B = %lld",
+                           (long long)T, (long long)B);
     if (lengths)
         for (int64_t b = 0; b < B; b++)
             if (lengths[b] < 0 || lengths[b] > T)
@@ -149,11 +156,12 @@ static int check_inputs(rg_tape *tp, const rg_seq *s, rg_tensor *x, const int32_
     return 0;
 }
 
-rg_tensor *rg_seq_forward(rg_tape *tp, const rg_seq *s, rg_tensor *x, const int32_t *lengths,
-                          rg_tensor *const *init, rg_tensor **final, rg_rng *dropout_rng)
+/* The stack over T steps of B sequences.  Layer 0 reads x [T,B,I], or, when
+ * xp0 is given, its directions' input projections xp0[d] [T*B,P] directly. */
+static rg_tensor *seq_run(rg_tape *tp, const rg_seq *s, int64_t T, int64_t B, rg_tensor *x,
+                          rg_tensor *const *xp0, const int32_t *lengths, rg_tensor *const *init,
+                          rg_tensor **final, rg_rng *dropout_rng)
 {
-    if (!s || !x)
-        return NULL;
     int ns = s->cfg.cell->n_state, L = s->L, D = s->D;
     if (final)
         for (int j = 0; j < ns; j++)
@@ -162,9 +170,9 @@ rg_tensor *rg_seq_forward(rg_tape *tp, const rg_seq *s, rg_tensor *x, const int3
         for (int j = 0; j < ns; j++)
             if (init[j] && !init[j]->data)
                 return NULL;
-    if (check_inputs(tp, s, x, lengths, init) != 0)
+    if (check_inputs(tp, s, T, B, lengths, init) != 0)
         return NULL;
-    int64_t T = x->shape[0], B = x->shape[1], H = s->cfg.hidden_size;
+    int64_t H = s->cfg.hidden_size;
     bool drop = s->cfg.dropout > 0 && L > 1 && rg_tape_training(tp);
     if (drop && !dropout_rng) {
         rg_op_error(tp, "rg_seq_forward: dropout %g while training needs a dropout_rng",
@@ -188,12 +196,14 @@ rg_tensor *rg_seq_forward(rg_tape *tp, const rg_seq *s, rg_tensor *x, const int3
     rg_tensor *layer_in = x;
     for (int k = 0; k < L; k++) {
         /* all T steps' inputs in one matrix product before the loop */
-        rg_tensor *flat = rg_reshape(tp, layer_in, RG_DIMS(T * B, layer_in->shape[2]));
-        if (!flat)
+        rg_tensor *flat = k == 0 && xp0 ? NULL
+                          : rg_reshape(tp, layer_in, RG_DIMS(T * B, layer_in->shape[2]));
+        if (!flat && !(k == 0 && xp0))
             return NULL;
         for (int d = 0; d < D; d++) {
             const rg_cell *c = &s->cells[k * D + d];
-            rg_tensor *xp = c->type->project ? c->type->project(tp, c, flat) : flat;
+            rg_tensor *xp = k == 0 && xp0 ? xp0[d]
+                            : c->type->project ? c->type->project(tp, c, flat) : flat;
             rg_tensor *state[RG_CELL_MAX_STATE] = {0};
             if (!xp || rg_cell_initial_state(tp, c, B, state) != 0)
                 return NULL;
@@ -225,4 +235,46 @@ rg_tensor *rg_seq_forward(rg_tape *tp, const rg_seq *s, rg_tensor *x, const int3
         }
     }
     return layer_in;
+}
+
+rg_tensor *rg_seq_forward(rg_tape *tp, const rg_seq *s, rg_tensor *x, const int32_t *lengths,
+                          rg_tensor *const *init, rg_tensor **final, rg_rng *dropout_rng)
+{
+    if (!s || !x || check_x(tp, s, x) != 0)
+        return NULL;
+    return seq_run(tp, s, x->shape[0], x->shape[1], x, NULL, lengths, init, final, dropout_rng);
+}
+
+rg_tensor *rg_seq_forward_ids(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_tensor *ids,
+                              const int32_t *lengths, rg_tensor *const *init,
+                              rg_tensor **final, rg_rng *dropout_rng)
+{
+    if (!s || !emb || !ids)
+        return NULL;
+    char b1[64], b2[64];
+    if (ids->rank != 2 || ids->dtype != RG_I32 || emb->rank != 2 ||
+        emb->shape[1] != s->cfg.input_size || emb->dtype != s->cfg.dtype) {
+        rg_op_error(tp, "rg_seq_forward_ids: ids %s %s and table %s %s; the layer expects "
+                    "int32 [T,B] and [V,%lld] %s", rg_shape_str(ids, b1, sizeof b1),
+                    rg_dtype_name(ids->dtype), rg_shape_str(emb, b2, sizeof b2),
+                    rg_dtype_name(emb->dtype), (long long)s->cfg.input_size,
+                    rg_dtype_name(s->cfg.dtype));
+        return NULL;
+    }
+    int64_t T = ids->shape[0], B = ids->shape[1];
+    bool standard = true;
+    for (int d = 0; d < s->D; d++)
+        standard = standard && s->cells[d].type->project == rg_cell_project_standard;
+    if (!standard) /* a cell with its own projection: look the rows up first */
+        return seq_run(tp, s, T, B, rg_embedding(tp, emb, ids), NULL, lengths, init, final,
+                       dropout_rng);
+    rg_tensor *xp0[2] = {NULL, NULL};
+    for (int d = 0; d < s->D; d++) {
+        const rg_cell *c = &s->cells[d];
+        rg_tensor *p = rg_embedding_linear(tp, emb, ids, c->param[0], c->param[2]);
+        xp0[d] = p ? rg_reshape(tp, p, RG_DIMS(T * B, p->shape[2])) : NULL;
+        if (!xp0[d])
+            return NULL;
+    }
+    return seq_run(tp, s, T, B, NULL, xp0, lengths, init, final, dropout_rng);
 }

@@ -291,5 +291,144 @@ rg_tensor *rg_linear(rg_tape *tp, rg_tensor *x, rg_tensor *W, rg_tensor *bias) {
     return rg_apply(tp, &op_linear, 2, (rg_tensor *[]){x, W}, NULL);
 }
 
-const rg_op *const rg_rows_matmul[] = {&op_matmul, &op_linear};
-const int rg_rows_matmul_n = 2;
+/* ---- embedding_linear --------------------------------------------------------
+ * y [..., O] = E[ids] W^T + b: an embedding lookup followed by a linear map (the
+ * input projection of an RNN's first layer), E [V,I], ids I32 [...] (N ids),
+ * W [O,I], b [O] or absent.  When N >= V it is cheaper to map the table than
+ * the rows: P = E W^T + b [V,O] is one product of V rows, y[n] = P[ids[n]], and
+ * backward is dP[v] = sum over ids[n] = v of dy[n], dE += dP W, dW += dP^T E,
+ * db += sum_v dP[v] -- all V-row products instead of N-row ones.  Otherwise
+ * X = E[ids] [N,I], y = X W^T + b, dE[ids[n]] += (dy W)[n], dW += dy^T X. */
+typedef struct el_saved {
+    bool table;
+    void *buf; /* P [V,O] (table) or X [N,I] (rows) */
+} el_saved;
+
+static int emblin_shape(rg_tape *tp, rg_entry *e) {
+    char s1[64], s2[64], s3[64];
+    if (e->n_in != 3 && e->n_in != 4)
+        return rg_op_error(tp, "rg_embedding_linear: expected E, ids, W and optionally a bias");
+    const rg_tensor *E = e->in[0], *ids = e->in[1], *W = e->in[2];
+    if (float_pair(tp, "rg_embedding_linear", E, W) < 0) return -1;
+    if (E->rank != 2 || W->rank != 2 || E->shape[1] != W->shape[1])
+        return rg_op_error(tp, "rg_embedding_linear: E must be [V,I] and W [O,I]: E %s, W %s",
+                           rg_shape_str(E, s1, sizeof s1), rg_shape_str(W, s2, sizeof s2));
+    if (ids->dtype != RG_I32 || ids->rank >= RG_MAX_RANK)
+        return rg_op_error(tp, "rg_embedding_linear: ids must be I32 of rank < %d, got %s %s",
+                           RG_MAX_RANK, rg_dtype_name(ids->dtype), rg_shape_str(ids, s3, sizeof s3));
+    if (e->n_in == 4) {
+        const rg_tensor *b = e->in[3];
+        if (float_pair(tp, "rg_embedding_linear", E, b) < 0) return -1;
+        if (b->rank != 1 || b->shape[0] != W->shape[0])
+            return rg_op_error(tp, "rg_embedding_linear: bias must be [O]: W %s, bias %s",
+                               rg_shape_str(W, s2, sizeof s2), rg_shape_str(b, s3, sizeof s3));
+    }
+    const int32_t *iv = ids->data;
+    for (int64_t k = 0; k < ids->numel; ++k)
+        if (iv[k] < 0 || iv[k] >= E->shape[0])
+            return rg_op_error(tp, "rg_embedding_linear: id %d at index %lld out of range for "
+                               "V = %lld", (int)iv[k], (long long)k, (long long)E->shape[0]);
+    int64_t shape[RG_MAX_RANK];
+    for (int d = 0; d < ids->rank; ++d) shape[d] = ids->shape[d];
+    shape[ids->rank] = W->shape[0];
+    rg_set_out_shape(e->out[0], E->dtype, ids->rank + 1, shape);
+    return 0;
+}
+
+static void emblin_forward(rg_tape *tp, rg_entry *e) {
+    const rg_tensor *E = e->in[0], *ids = e->in[1], *W = e->in[2];
+    const int32_t *iv = ids->data;
+    int64_t V = E->shape[0], I = E->shape[1], O = W->shape[0], N = ids->numel;
+    size_t es = rg_dtype_size(E->dtype);
+    el_saved *sv = rg_tape_alloc(tp, sizeof *sv);
+    if (!sv) return;
+    sv->table = N >= V;
+    int64_t rows = sv->table ? V : N;
+    char *X = NULL;
+    if (!sv->table) { /* gather the rows first */
+        X = rg_tape_alloc(tp, (size_t)(N * I) * es);
+        if (!X) return;
+        for (int64_t n = 0; n < N; ++n)
+            memcpy(X + (size_t)(n * I) * es, (const char *)E->data + (size_t)(iv[n] * I) * es,
+                   (size_t)I * es);
+    }
+    /* Y = (table ? E : X) W^T + b, [rows, O]: straight into the output for rows */
+    char *Y = sv->table ? rg_tape_alloc(tp, (size_t)(V * O) * es) : e->out[0]->data;
+    if (!Y) return;
+    double beta = 0;
+    if (e->n_in == 4) {
+        for (int64_t r = 0; r < rows; ++r) memcpy(Y + (size_t)(r * O) * es, e->in[3]->data, (size_t)O * es);
+        beta = 1;
+    }
+    gemm(E->dtype, false, true, rows, O, I, sv->table ? E->data : X, I, W->data, I, beta, Y, O);
+    if (sv->table)
+        for (int64_t n = 0; n < N; ++n)
+            memcpy((char *)e->out[0]->data + (size_t)(n * O) * es, Y + (size_t)(iv[n] * O) * es,
+                   (size_t)O * es);
+    sv->buf = sv->table ? (void *)Y : (void *)X;
+    e->saved = sv;
+}
+
+#define EMBLIN_ADD_ROWS(T, dst, src, cols)                                            \
+    do {                                                                               \
+        T *d_ = (T *)(dst);                                                            \
+        const T *s_ = (const T *)(src);                                                \
+        for (int64_t c_ = 0; c_ < (cols); ++c_) d_[c_] += s_[c_];                      \
+    } while (0)
+
+static void emblin_backward(rg_tape *tp, rg_entry *e) {
+    rg_tensor *E = e->in[0], *ids = e->in[1], *W = e->in[2], *y = e->out[0];
+    const el_saved *sv = e->saved;
+    const int32_t *iv = ids->data;
+    int64_t V = E->shape[0], I = E->shape[1], O = W->shape[0], N = ids->numel;
+    size_t es = rg_dtype_size(E->dtype);
+    bool f32 = E->dtype == RG_F32;
+    char *dE = rg_grad(tp, E), *dW = rg_grad(tp, W);
+    char *db = e->n_in == 4 ? rg_grad(tp, e->in[3]) : NULL;
+    const char *dy = y->grad;
+    /* dG: the gradient of the product's rows: dP [V,O] (table) or dy itself */
+    const char *dG = dy;
+    int64_t rows = N;
+    if (sv->table) {
+        char *dP = rg_tape_alloc(tp, (size_t)(V * O) * es);
+        if (!dP) return;
+        memset(dP, 0, (size_t)(V * O) * es);
+        for (int64_t n = 0; n < N; ++n) {
+            if (f32) EMBLIN_ADD_ROWS(float, dP + (size_t)(iv[n] * O) * es, dy + (size_t)(n * O) * es, O);
+            else EMBLIN_ADD_ROWS(double, dP + (size_t)(iv[n] * O) * es, dy + (size_t)(n * O) * es, O);
+        }
+        dG = dP;
+        rows = V;
+    }
+    if (db)
+        for (int64_t r = 0; r < rows; ++r) {
+            if (f32) EMBLIN_ADD_ROWS(float, db, dG + (size_t)(r * O) * es, O);
+            else EMBLIN_ADD_ROWS(double, db, dG + (size_t)(r * O) * es, O);
+        }
+    const void *X = sv->table ? E->data : sv->buf;
+    if (dW) gemm(E->dtype, true, false, O, I, rows, dG, O, X, I, 1, dW, I);
+    if (!dE) return;
+    if (sv->table) { /* dE += dP W */
+        gemm(E->dtype, false, false, V, I, O, dG, O, W->data, I, 1, dE, I);
+        return;
+    }
+    char *dX = rg_tape_alloc(tp, (size_t)(N * I) * es); /* dX = dy W, scattered */
+    if (!dX) return;
+    gemm(E->dtype, false, false, N, I, O, dy, O, W->data, I, 0, dX, I);
+    for (int64_t n = 0; n < N; ++n) {
+        if (f32) EMBLIN_ADD_ROWS(float, dE + (size_t)(iv[n] * I) * es, dX + (size_t)(n * I) * es, I);
+        else EMBLIN_ADD_ROWS(double, dE + (size_t)(iv[n] * I) * es, dX + (size_t)(n * I) * es, I);
+    }
+}
+
+static const rg_op op_emblin = {"embedding_linear", -1, 1, emblin_shape, emblin_forward,
+                                emblin_backward};
+
+rg_tensor *rg_embedding_linear(rg_tape *tp, rg_tensor *E, rg_tensor *ids, rg_tensor *W,
+                               rg_tensor *bias) {
+    if (bias) return rg_apply(tp, &op_emblin, 4, (rg_tensor *[]){E, ids, W, bias}, NULL);
+    return rg_apply(tp, &op_emblin, 3, (rg_tensor *[]){E, ids, W}, NULL);
+}
+
+const rg_op *const rg_rows_matmul[] = {&op_matmul, &op_linear, &op_emblin};
+const int rg_rows_matmul_n = 3;

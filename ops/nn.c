@@ -10,16 +10,6 @@
 
 static bool is_float(rg_dtype dt) { return dt == RG_F32 || dt == RG_F64; }
 
-static void set_out_shape(rg_tensor *o, rg_dtype dt, int rank, const int64_t *shape) {
-    o->dtype = dt;
-    o->rank = rank;
-    o->numel = 1;
-    for (int d = 0; d < RG_MAX_RANK; d++) {
-        o->shape[d] = d < rank ? shape[d] : 1;
-        o->numel *= o->shape[d];
-    }
-}
-
 static int need_float(rg_tape *tp, const char *fn, const char *what, const rg_tensor *t) {
     char s[64];
     if (is_float(t->dtype)) return 0;
@@ -45,7 +35,7 @@ static int softmax_shape(rg_tape *tp, rg_entry *e) {
         return rg_op_error(tp, "%s: axis %d out of range for a %s", fn, (int)e->attr.i[0],
                            rg_shape_str(a, sa, sizeof sa));
     e->attr.i[0] = ax;
-    set_out_shape(e->out[0], a->dtype, a->rank, a->shape);
+    rg_set_out_shape(e->out[0], a->dtype, a->rank, a->shape);
     return 0;
 }
 
@@ -177,7 +167,7 @@ static int ce_shape(rg_tape *tp, rg_entry *e) {
         if (tv[i] < 0 || tv[i] >= C)
             return rg_op_error(tp, "%s: target %d in row %lld out of range [0, %lld)", fn,
                                (int)tv[i], (long long)i, (long long)C);
-    set_out_shape(e->out[0], x->dtype, 0, NULL);
+    rg_set_out_shape(e->out[0], x->dtype, 0, NULL);
     return 0;
 }
 
@@ -303,7 +293,7 @@ static int mse_shape(rg_tape *tp, rg_entry *e) {
                            rg_shape_str(b, sb, sizeof sb), rg_dtype_name(b->dtype));
     if (e->attr.i[0] != RG_MEAN && e->attr.i[0] != RG_SUM)
         return rg_op_error(tp, "rg_mse: unknown reduction %lld", (long long)e->attr.i[0]);
-    set_out_shape(e->out[0], a->dtype, 0, NULL);
+    rg_set_out_shape(e->out[0], a->dtype, 0, NULL);
     return 0;
 }
 
@@ -382,7 +372,7 @@ static int embedding_shape(rg_tape *tp, rg_entry *e) {
     int64_t shape[RG_MAX_RANK];
     for (int d = 0; d < ids->rank; d++) shape[d] = ids->shape[d];
     shape[ids->rank] = W->shape[1];
-    set_out_shape(e->out[0], W->dtype, ids->rank + 1, shape);
+    rg_set_out_shape(e->out[0], W->dtype, ids->rank + 1, shape);
     return 0;
 }
 
@@ -433,7 +423,7 @@ static int dropout_shape(rg_tape *tp, rg_entry *e) {
     if (need_float(tp, "rg_dropout", "input", a)) return -1;
     double p = e->attr.f[0];
     if (!(p >= 0 && p <= 1)) return rg_op_error(tp, "rg_dropout: p = %g not in [0, 1]", p);
-    set_out_shape(e->out[0], a->dtype, a->rank, a->shape);
+    rg_set_out_shape(e->out[0], a->dtype, a->rank, a->shape);
     return 0;
 }
 

@@ -39,6 +39,17 @@ static inline int rg_axis_norm(int axis, int r) {
     return (axis < 0 || axis >= (r > 0 ? r : 1)) ? -1 : axis;
 }
 
+/* Sets an output's dtype, rank, shape (trailing dims 1) and numel. */
+static inline void rg_set_out_shape(rg_tensor *o, rg_dtype dt, int rank, const int64_t *shape) {
+    o->dtype = dt;
+    o->rank = rank;
+    o->numel = 1;
+    for (int d = 0; d < RG_MAX_RANK; d++) {
+        o->shape[d] = d < rank ? shape[d] : 1;
+        o->numel *= o->shape[d];
+    }
+}
+
 /* C = alpha * op(A) op(B) + beta * C, row-major; op = transpose when t* is true.
  * OpenBLAS through CBLAS when built with it, else the built-in kernel. */
 void rg_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,

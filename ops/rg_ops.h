@@ -40,6 +40,12 @@ rg_tensor *rg_matmul(rg_tape *tp, rg_tensor *a, rg_tensor *b);
 rg_tensor *rg_matmul_t(rg_tape *tp, rg_tensor *a, rg_tensor *b, bool ta, bool tb);
 /* x [N,I], W [O,I], bias [O] or NULL -> x W^T + bias, [N,O] (PyTorch's Linear). */
 rg_tensor *rg_linear(rg_tape *tp, rg_tensor *x, rg_tensor *W, rg_tensor *bias);
+/* E [V,I], ids I32 [...], W [O,I], bias [O] or NULL -> E[ids] W^T + bias, [..., O]:
+ * rg_linear(rg_embedding(E, ids), W, bias) in one row.  With at least as many
+ * ids as table rows it maps the table once (V-row products in forward and
+ * backward instead of N-row ones): an RNN's first-layer input projection. */
+rg_tensor *rg_embedding_linear(rg_tape *tp, rg_tensor *E, rg_tensor *ids, rg_tensor *W,
+                               rg_tensor *bias);
 
 /* ---- movement (ops/shape.c) ---- */
 rg_tensor *rg_transpose(rg_tape *tp, rg_tensor *a, int d0, int d1);

@@ -8,16 +8,6 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static void set_out_shape(rg_tensor *o, rg_dtype dt, int rank, const int64_t *shape) {
-    o->dtype = dt;
-    o->rank = rank;
-    o->numel = 1;
-    for (int d = 0; d < RG_MAX_RANK; d++) {
-        o->shape[d] = d < rank ? shape[d] : 1;
-        o->numel *= o->shape[d];
-    }
-}
-
 /* Product of dims [lo, hi). */
 static int64_t dims_prod(const rg_tensor *t, int lo, int hi) {
     int64_t p = 1;
@@ -76,7 +66,7 @@ static int transpose_shape(rg_tape *tp, rg_entry *e) {
     memcpy(shape, a->shape, sizeof shape);
     shape[d0] = a->shape[d1];
     shape[d1] = a->shape[d0];
-    set_out_shape(e->out[0], a->dtype, r, shape);
+    rg_set_out_shape(e->out[0], a->dtype, r, shape);
     return 0;
 }
 
@@ -194,7 +184,7 @@ static int reshape_shape(rg_tape *tp, rg_entry *e) {
     if (known != a->numel)
         return rg_op_error(tp, "rg_reshape: cannot reshape %s (%lld elements) into %s",
                            rg_shape_str(a, sa, sizeof sa), (long long)a->numel, sb);
-    set_out_shape(e->out[0], a->dtype, rank, shape);
+    rg_set_out_shape(e->out[0], a->dtype, rank, shape);
     e->out[0]->flags |= RG_VIEW; /* rg_apply allocates no data for it */
     return 0;
 }
@@ -259,7 +249,7 @@ static int concat_shape(rg_tape *tp, rg_entry *e) {
         shape[ax] += b->shape[ax];
     }
     e->attr.i[0] = ax;
-    set_out_shape(e->out[0], a->dtype, a->rank, shape);
+    rg_set_out_shape(e->out[0], a->dtype, a->rank, shape);
     return 0;
 }
 
@@ -280,7 +270,7 @@ static int stack_shape(rg_tape *tp, rg_entry *e) {
     int64_t shape[RG_MAX_RANK];
     for (int d = 0, s = 0; d <= a->rank; d++) shape[d] = d == ax ? e->n_in : a->shape[s++];
     e->attr.i[0] = ax;
-    set_out_shape(e->out[0], a->dtype, a->rank + 1, shape);
+    rg_set_out_shape(e->out[0], a->dtype, a->rank + 1, shape);
     return 0;
 }
 
@@ -369,7 +359,7 @@ static int slice_shape(rg_tape *tp, rg_entry *e) {
     memcpy(shape, a->shape, sizeof shape);
     shape[ax] = len;
     e->attr.i[0] = ax;
-    set_out_shape(e->out[0], a->dtype, a->rank, shape);
+    rg_set_out_shape(e->out[0], a->dtype, a->rank, shape);
     /* Whole rows of a contiguous tensor (nothing before the axis): a view. */
     if (dims_prod(a, 0, ax) == 1) e->out[0]->flags |= RG_VIEW;
     return 0;

@@ -49,21 +49,37 @@ static void slurp(const char *path, char *buf, size_t n)
         fclose(f);
 }
 
-/* Runs "charlm <args>"; returns its exit status, stdout in g_out, stderr in g_err. */
-static int charlm(const char *fmt, ...)
+/* Runs "<prog> <args>" (a program of examples/); returns its exit status,
+ * stdout in g_out, stderr in g_err. */
+static int run_prog(const char *prog, const char *fmt, va_list ap)
 {
     const char *bd = getenv("RG_BUILD_DIR");
     char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s/examples/charlm' %s > '%s/out.txt' 2> '%s/err.txt' < /dev/null",
-             bd ? bd : "build", args, g_dir, g_dir);
+    snprintf(cmd, sizeof cmd, "'%s/examples/%s' %s > '%s/out.txt' 2> '%s/err.txt' < /dev/null",
+             bd ? bd : "build", prog, args, g_dir, g_dir);
     int st = system(cmd);
     slurp(tmp("out.txt"), g_out, sizeof g_out);
     slurp(tmp("err.txt"), g_err, sizeof g_err);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+static int charlm(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int st = run_prog("charlm", fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+static int wordlm(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int st = run_prog("wordlm", fmt, ap);
+    va_end(ap);
+    return st;
 }
 
 static void write_file(const char *path, const void *data, size_t n)
@@ -394,4 +410,44 @@ Test(charlm, diverging_training_stops_with_a_message)
     expect_error(rc, "training diverged");
     cr_assert(strstr(g_err, "NaN") || strstr(g_err, "not finite"), "%s", g_err);
     cr_assert_eq(access(tmp("nan.safetensors"), F_OK), -1, "no checkpoint of a diverged run");
+}
+
+/* ---- wordlm: the word-level model ------------------------------------------ */
+
+Test(charlm, wordlm_trains_reports_perplexities_samples_and_evaluates)
+{
+    const char *text = corpus_head("words.txt", 60000);
+    const char *model = tmp("w.safetensors");
+    cr_assert_eq(wordlm("train --text '%s' --steps 30 --hidden 16 --embed 8 --unroll 8 --batch 4 "
+                        "--vocab-size 300 --threads 1 --save '%s'", text, model),
+                 0, "%s", g_err);
+    const char *line = strstr(g_out, "val_ppl=");
+    cr_assert_not_null(line, "no final line: %s", g_out);
+    double val = 0, test = 0;
+    cr_assert_eq(sscanf(line, "val_ppl=%lf test_ppl=%lf", &val, &test), 2, "%s", line);
+    /* 30 steps from uniform: the perplexity is finite and below the vocabulary size */
+    cr_expect(isfinite(val) && val > 1 && val < 300, "val_ppl %g", val);
+    cr_expect(isfinite(test) && test > 1 && test < 300, "test_ppl %g", test);
+    cr_assert_eq(wordlm("sample --model '%s' --length 20 --seed 3", model), 0, "%s", g_err);
+    static char first[sizeof g_out];
+    memcpy(first, g_out, sizeof first);
+    cr_expect_gt(strlen(first), 10);
+    cr_assert_eq(wordlm("sample --model '%s' --length 20 --seed 3", model), 0);
+    cr_expect_str_eq(g_out, first, "the same seed gives the same text");
+    cr_assert_eq(wordlm("eval --model '%s' --text '%s'", model, text), 0, "%s", g_err);
+    cr_expect_not_null(strstr(g_out, "eval: tokens="), "%s", g_out);
+}
+
+Test(charlm, wordlm_errors)
+{
+    cr_expect_neq(wordlm("train --no-such-flag 1"), 0);
+    cr_expect_not_null(strstr(g_err, "unknown flag"), "%s", g_err);
+    cr_expect_neq(wordlm("train --text '%s'", tmp("missing.txt")), 0);
+    cr_expect_not_null(strstr(g_err, "missing.txt"), "%s", g_err);
+    cr_expect_neq(wordlm("train --steps abc"), 0);
+    cr_expect_not_null(strstr(g_err, "--steps"), "%s", g_err);
+    cr_expect_neq(wordlm("eval --model '%s' --text '%s'", tmp("none.safetensors"), tmp("x")), 0);
+    cr_expect_gt(strlen(g_err), 0);
+    cr_expect_neq(wordlm("fly"), 0);
+    cr_expect_not_null(strstr(g_err, "unknown command"), "%s", g_err);
 }

@@ -762,3 +762,62 @@ Test(models, fused_gru_equals_composed)
     fused_vs_composed(&rg_cell_gru, &rg_cell_gru_composed, RG_F64, 1e-12);
     fused_vs_composed(&rg_cell_gru, &rg_cell_gru_composed, RG_F32, 1e-5);
 }
+
+/* rg_seq_forward_ids (first-layer projection through rg_embedding_linear) equals
+ * rg_seq_forward on the looked-up rows: outputs, final states, every gradient
+ * including the table's; both the table path (V <= T*B) and the rows path. */
+static void ids_vs_lookup(const rg_cell_type *cell, int64_t V, bool bidir)
+{
+    double worst = 0;
+    rg_tensor *vals[2][32] = {{0}};
+    int nv = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        rg_rng r;
+        rg_rng_seed(&r, 5);
+        rg_params *P = rg_params_new();
+        rg_seq_config cfg = {cell, 3, 4, 2, bidir, 0.0, RG_F64};
+        rg_seq *s = rg_seq_new(P, "rnn", &cfg, &r);
+        rg_tensor *emb = rg_params_add(P, "embed.weight", RG_F64, RG_DIMS(V, 3));
+        cr_assert(s && emb, "%s", rg_last_error());
+        for (int64_t k = 0; k < emb->numel; k++) rg_set(emb, k, rg_rng_uniform(&r) - 0.5);
+        rg_tape *tp = rg_tape_new();
+        rg_tensor *ids = rg_tensor_new(tp, RG_I32, RG_DIMS(5, 2));
+        for (int64_t k = 0; k < ids->numel; k++) rg_set(ids, k, (double)rg_rng_below(&r, V));
+        rg_tensor *w = rg_uniform(tp, RG_F64, RG_DIMS(5, 2, bidir ? 8 : 4), -1, 1, &r);
+        rg_tensor *fin[2] = {0};
+        const int32_t len[2] = {5, 3};
+        rg_tensor *y = pass == 0 ? rg_seq_forward_ids(tp, s, emb, ids, len, NULL, fin, NULL)
+                                 : rg_seq_forward(tp, s, rg_embedding(tp, emb, ids), len, NULL,
+                                                  fin, NULL);
+        rg_tensor *loss = rg_add(tp, rg_sum(tp, rg_mul(tp, y, w)), rg_sum(tp, fin[0]));
+        cr_assert_not_null(loss, "%s", rg_tape_error(tp));
+        cr_assert_eq(rg_backward(tp, loss), 0, "%s", rg_tape_error(tp));
+        nv = 0;
+        vals[pass][nv++] = rg_tensor_clone(y);
+        vals[pass][nv++] = rg_tensor_clone(fin[0]);
+        for (int i = 0; i < rg_params_count(P) && nv < 32; i++) {
+            rg_tensor *p = rg_params_at(P, i, NULL);
+            rg_tensor *g = rg_tensor_clone(p);
+            for (int64_t k = 0; k < p->numel; k++) rg_set(g, k, rg_grad_get(p, k));
+            vals[pass][nv++] = g;
+        }
+        rg_tape_free(tp);
+        rg_seq_free(s);
+        rg_params_free(P);
+    }
+    for (int i = 0; i < nv; i++) {
+        for (int64_t k = 0; k < vals[0][i]->numel; k++)
+            worst = fmax(worst, fabs(rg_get(vals[0][i], k) - rg_get(vals[1][i], k)));
+        rg_tensor_free(vals[0][i]);
+        rg_tensor_free(vals[1][i]);
+    }
+    cr_expect_leq(worst, 1e-12, "%s V=%lld: max difference %g", cell->name, (long long)V, worst);
+}
+
+Test(models, forward_ids_equals_lookup_then_forward)
+{
+    ids_vs_lookup(&rg_cell_lstm, 4, true);   /* 10 ids >= 4 rows: table path */
+    ids_vs_lookup(&rg_cell_gru, 4, false);
+    ids_vs_lookup(&rg_cell_rnn_tanh, 30, true); /* 10 ids < 30 rows: rows path */
+    ids_vs_lookup(&rg_cell_lstm_composed, 4, false);
+}

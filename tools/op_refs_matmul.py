@@ -62,6 +62,18 @@ def main():
     x, W, bias = u(3, 4), u(5, 4), u(5)
     w.case("linear", [x, W, bias], [torch.nn.functional.linear(x, W, bias)])
     w.case("linear_nobias", [x, W], [torch.nn.functional.linear(x, W)])
+    E, W, bias = u(3, 4), u(5, 4), u(5)
+    ids = torch.tensor([[0, 2, 2, 1], [1, 1, 0, 2]], dtype=torch.int32)
+    emb = lambda E, ids: E[ids.long()]
+    w.case("embedding_linear_table", [E, ids, W, bias],
+           [torch.nn.functional.linear(emb(E, ids), W, bias)])
+    E9 = u(9, 4)
+    ids = torch.tensor([7, 0, 7], dtype=torch.int32)
+    w.case("embedding_linear_rows", [E9, ids, W, bias],
+           [torch.nn.functional.linear(emb(E9, ids), W, bias)])
+    ids = torch.tensor([[[0, 1, 2], [2, 2, 0]], [[1, 0, 1], [0, 0, 0]]], dtype=torch.int32)
+    w.case("embedding_linear_nobias", [E, ids, W],
+           [torch.nn.functional.linear(emb(E, ids), W)])
     xp, hp, c = u(2, 12), u(2, 12), u(2, 3)
     h2, c2 = lstm_gates(xp, hp, c)
     w.case("lstm_gates", [xp, hp, c], [torch.cat([h2, c2], dim=1)])

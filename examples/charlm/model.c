@@ -58,8 +58,9 @@ rg_tensor *charlm_forward(rg_tape *tp, const charlm_model *m, rg_tensor *ids,
     if (!ids)
         return NULL;
     int64_t T = ids->shape[0], B = ids->shape[1];
-    rg_tensor *x = rg_embedding_layer_forward(tp, &m->embed, ids);           /* [T,B,E] */
-    rg_tensor *h = rg_seq_forward(tp, m->rnn, x, NULL, init, final, dropout_rng); /* [T,B,H] */
+    /* embedding + first-layer input projection as one table product */
+    rg_tensor *h = rg_seq_forward_ids(tp, m->rnn, m->embed.weight, ids, NULL, init, final,
+                                      dropout_rng);                             /* [T,B,H] */
     rg_tensor *flat = h ? rg_reshape(tp, h, RG_DIMS(T * B, m->H)) : NULL;
     return rg_linear_layer_forward(tp, &m->head, flat);                        /* [T*B,V] */
 }

@@ -493,7 +493,7 @@ int charlm_train_main(int argc, char **argv)
         {"--seed", CLI_INT, &c->seed, 0, 9.2e18, "random seed (default 1)", 0},
         {"--val-fraction", CLI_DOUBLE, &c->val_fraction, 0, 0.9, "held-out tail of the text; 0 = none (default 0.1)", 0},
         {"--carry-state", CLI_FLAG, &c->carry, 0, 0, "read the text as batch streams, carrying the state", 0},
-        {"--threads", CLI_INT, &c->threads, 1, 1024, "BLAS threads (default: CPUs, at most 8)", 0},
+        {"--threads", CLI_INT, &c->threads, 1, 1024, "threads, one batch shard each (default: CPUs, at most 8)", 0},
         {"--save", CLI_STRING, &c->save, 0, 0, "checkpoint (default charlm.safetensors)", 0},
         {"--save-every", CLI_INT, &c->save_every, 0, 1e12, "steps between checkpoints; 0 = end only (default 500)", 0},
         {"--eval-every", CLI_INT, &c->eval_every, 0, 1e12, "steps between validations (default steps/3)", 0},
