@@ -109,31 +109,47 @@ static void lstm_forward(rg_tape *tp, rg_entry *e) {
         }                                                                              \
     }
 
-/* Adds each gate gradient straight into dxp and dhp (no scratch row); the
- * branches on NULL are loop-invariant, so the compiler unswitches them. */
+/* One batch row of the float32 LSTM backward: the gate gradients added straight
+ * into dx and dhh (both [4H]) and dc_prev into dcb.  Every pointer is real (the
+ * caller substitutes a zero row or a scratch sink), so the loop vectorises. */
+static void lstm_bwd_row(const float *restrict s, const float *restrict cb,
+                         const float *restrict gh, const float *restrict gc,
+                         float *restrict dx, float *restrict dhh, float *restrict dcb,
+                         int64_t H) {
+    const float *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *tc = s + 4 * H;
+    for (int64_t j = 0; j < H; ++j) {
+        float dct = gc[j] + gh[j] * o[j] * (1 - tc[j] * tc[j]);
+        float a0 = dct * g[j] * i[j] * (1 - i[j]);
+        float a1 = dct * cb[j] * f[j] * (1 - f[j]);
+        float a2 = dct * i[j] * (1 - g[j] * g[j]);
+        float a3 = gh[j] * tc[j] * o[j] * (1 - o[j]);
+        dx[j] += a0, dx[H + j] += a1, dx[2 * H + j] += a2, dx[3 * H + j] += a3;
+        dhh[j] += a0, dhh[H + j] += a1, dhh[2 * H + j] += a2, dhh[3 * H + j] += a3;
+        dcb[j] += dct * f[j];
+    }
+}
+
 static void lstm_backward_f32(rg_tape *tp, rg_entry *e, int64_t B, int64_t H) {
     const float *c = e->in[2]->data, *sv = e->saved;
     const float *dh = e->out[0]->grad, *dc = e->out[1]->grad;
     float *dxp = rg_grad(tp, e->in[0]), *dhp = rg_grad(tp, e->in[1]);
     float *dcp = rg_grad(tp, e->in[2]);
-    for (int64_t b = 0; b < B; ++b) {
-        const float *s = sv + b * 5 * H, *cb = c + b * H;
-        const float *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *tc = s + 4 * H;
-        const float *ghb = dh ? dh + b * H : NULL, *gcb = dc ? dc + b * H : NULL;
-        float *dx = dxp ? dxp + b * 4 * H : NULL, *dhh = dhp ? dhp + b * 4 * H : NULL;
-        float *dcb = dcp ? dcp + b * H : NULL;
-        for (int64_t j = 0; j < H; ++j) {
-            float gh = ghb ? ghb[j] : 0.0f;
-            float dct = (gcb ? gcb[j] : 0.0f) + gh * o[j] * (1 - tc[j] * tc[j]);
-            float a0 = dct * g[j] * i[j] * (1 - i[j]);
-            float a1 = dct * cb[j] * f[j] * (1 - f[j]);
-            float a2 = dct * i[j] * (1 - g[j] * g[j]);
-            float a3 = gh * tc[j] * o[j] * (1 - o[j]);
-            if (dx) dx[j] += a0, dx[H + j] += a1, dx[2 * H + j] += a2, dx[3 * H + j] += a3;
-            if (dhh) dhh[j] += a0, dhh[H + j] += a1, dhh[2 * H + j] += a2, dhh[3 * H + j] += a3;
-            if (dcb) dcb[j] += dct * f[j];
-        }
+    /* absent gradients: a zero row to read, a scratch row to write */
+    float *zero = NULL, *sink = NULL;
+    if (!dh || !dc) {
+        zero = rg_tape_alloc(tp, (size_t)H * sizeof(float));
+        if (!zero) return;
+        memset(zero, 0, (size_t)H * sizeof(float));
     }
+    if (!dxp || !dhp || !dcp) {
+        sink = rg_tape_alloc(tp, (size_t)(9 * H) * sizeof(float));
+        if (!sink) return;
+        memset(sink, 0, (size_t)(9 * H) * sizeof(float));
+    }
+    for (int64_t b = 0; b < B; ++b)
+        lstm_bwd_row(sv + b * 5 * H, c + b * H, dh ? dh + b * H : zero, dc ? dc + b * H : zero,
+                     dxp ? dxp + b * 4 * H : sink, dhp ? dhp + b * 4 * H : sink + 4 * H,
+                     dcp ? dcp + b * H : sink + 8 * H, H);
 }
 
 static void lstm_backward(rg_tape *tp, rg_entry *e) {
@@ -230,24 +246,35 @@ static void gru_forward(rg_tape *tp, rg_entry *e) {
         }                                                                              \
     }
 
+/* One batch row of the float32 GRU backward (real pointers only, see lstm_bwd_row). */
+static void gru_bwd_row(const float *restrict s, const float *restrict hb,
+                        const float *restrict g, float *restrict dx, float *restrict dhh,
+                        float *restrict dprev, int64_t H) {
+    const float *r = s, *z = s + H, *n = s + 2 * H, *hn = s + 3 * H;
+    for (int64_t j = 0; j < H; ++j) {
+        float dn = g[j] * (1 - z[j]), dz = g[j] * (hb[j] - n[j]);
+        float dan = dn * (1 - n[j] * n[j]);
+        float dar = dan * hn[j] * r[j] * (1 - r[j]), daz = dz * z[j] * (1 - z[j]);
+        dx[j] += dar, dx[H + j] += daz, dx[2 * H + j] += dan;
+        dhh[j] += dar, dhh[H + j] += daz, dhh[2 * H + j] += dan * r[j];
+        dprev[j] += g[j] * z[j];
+    }
+}
+
 static void gru_backward_f32(rg_tape *tp, rg_entry *e, int64_t B, int64_t H) {
     const float *h = e->in[2]->data, *sv = e->saved, *dh = e->out[0]->grad;
     float *dxp = rg_grad(tp, e->in[0]), *dhp = rg_grad(tp, e->in[1]);
     float *dhprev = rg_grad(tp, e->in[2]);
-    for (int64_t b = 0; b < B; ++b) {
-        const float *s = sv + b * 4 * H, *hb = h + b * H, *g = dh + b * H;
-        const float *r = s, *z = s + H, *n = s + 2 * H, *hn = s + 3 * H;
-        float *dx = dxp ? dxp + b * 3 * H : NULL, *dhh = dhp ? dhp + b * 3 * H : NULL;
-        float *dprev = dhprev ? dhprev + b * H : NULL;
-        for (int64_t j = 0; j < H; ++j) {
-            float dn = g[j] * (1 - z[j]), dz = g[j] * (hb[j] - n[j]);
-            float dan = dn * (1 - n[j] * n[j]);
-            float dar = dan * hn[j] * r[j] * (1 - r[j]), daz = dz * z[j] * (1 - z[j]);
-            if (dx) dx[j] += dar, dx[H + j] += daz, dx[2 * H + j] += dan;
-            if (dhh) dhh[j] += dar, dhh[H + j] += daz, dhh[2 * H + j] += dan * r[j];
-            if (dprev) dprev[j] += g[j] * z[j];
-        }
+    float *sink = NULL; /* where an absent gradient's share goes */
+    if (!dxp || !dhp || !dhprev) {
+        sink = rg_tape_alloc(tp, (size_t)(7 * H) * sizeof(float));
+        if (!sink) return;
+        memset(sink, 0, (size_t)(7 * H) * sizeof(float));
     }
+    for (int64_t b = 0; b < B; ++b)
+        gru_bwd_row(sv + b * 4 * H, h + b * H, dh + b * H, dxp ? dxp + b * 3 * H : sink,
+                    dhp ? dhp + b * 3 * H : sink + 3 * H, dhprev ? dhprev + b * H : sink + 6 * H,
+                    H);
 }
 
 static void gru_backward(rg_tape *tp, rg_entry *e) {
