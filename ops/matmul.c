@@ -170,7 +170,7 @@ static void linear_forward(rg_tape *tp, rg_entry *e) {
  * instead each backward call queues (dy, x) and one GEMM per weight over all
  * queued rows runs when the sweep ends (rows packed in blocks of DW_BLOCK, so
  * memory stays bounded for 10^4-step sequences). */
-enum { DW_BLOCK = 4096 };
+enum { DW_BLOCK = 1024 };
 
 typedef struct dw_item {
     struct dw_item *next;
