@@ -155,14 +155,13 @@ static int lstm_init(rg_cell *c, rg_params *P, const char *prefix, const char *s
     return rg_cell_add_standard(c, P, prefix, suffix, 4, rng);
 }
 
-/* The built-in cell runs the pointwise part as one fused row of the op table
- * (rg_lstm_gates); the composed cell below is the same math in plain ops and is
- * tested equal to it. */
+/* The built-in cell runs the recurrent product and the gates as one fused row
+ * of the op table (rg_lstm_cell); the composed cell below is the same math in
+ * plain ops and is tested equal to it. */
 static int lstm_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor *const *in,
                      rg_tensor **out)
 {
-    rg_tensor *hp = rg_linear(tp, in[0], c->param[1], c->param[3]);
-    return rg_lstm_gates(tp, xp, hp, in[1], &out[0], &out[1]);
+    return rg_lstm_cell(tp, xp, in[0], in[1], c->param[1], c->param[3], &out[0], &out[1]);
 }
 
 static int lstm_composed_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp,

@@ -291,5 +291,170 @@ rg_tensor *rg_gru_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *h)
     return rg_apply(tp, &op_gru, 3, (rg_tensor *[]){xp, hp, h}, NULL);
 }
 
-const rg_op *const rg_rows_fused[] = {&op_lstm, &op_gru};
-const int rg_rows_fused_n = 2;
+/* ---- LSTM cell: the recurrent product and the gates in one row ----------------
+ * xp [B,4H] (x W_ih^T + b_ih), h, c [B,H], W_hh [4H,H], b_hh [4H] (optional)
+ *   -> h', c' [B,H]:  a = xp + h W_hh^T + b_hh; gates and state as rg_lstm_gates.
+ * The pre-activations are computed in place in the saved block [B,4H] (one GEMM
+ * into it), which then holds i, f, g, o; no separate product is kept, and
+ * tanh(c') is recomputed from the output in backward.  Backward: da [B,4H] as in
+ * rg_lstm_gates (kept until the sweep ends: W_hh's gradient is deferred to one
+ * GEMM over all steps), dxp += da, dh += da W_hh, dW_hh += da^T h, db_hh += sum da,
+ * dc += dct f. */
+static int lcell_shape(rg_tape *tp, rg_entry *e) {
+    char a[64], b[64], c[64], d[64];
+    if (e->n_in != 4 && e->n_in != 5)
+        return rg_op_error(tp, "rg_lstm_cell: expected xp, h, c, W_hh and optionally b_hh");
+    const rg_tensor *xp = e->in[0], *h = e->in[1], *cs = e->in[2], *W = e->in[3];
+    for (int k = 0; k < e->n_in; ++k)
+        if (e->in[k]->dtype == RG_I32 || e->in[k]->dtype != xp->dtype)
+            return rg_op_error(tp, "rg_lstm_cell: inputs must share a float dtype (input %d is %s)",
+                               k, rg_dtype_name(e->in[k]->dtype));
+    int64_t B = h->shape[0], H = h->shape[1];
+    if (h->rank != 2 || !rg_same_shape(h, cs) || xp->rank != 2 || xp->shape[0] != B ||
+        xp->shape[1] != 4 * H || W->rank != 2 || W->shape[0] != 4 * H || W->shape[1] != H ||
+        (e->n_in == 5 && (e->in[4]->rank != 1 || e->in[4]->shape[0] != 4 * H)))
+        return rg_op_error(tp, "rg_lstm_cell: expected xp [B,4H], h, c [B,H], W_hh [4H,H], "
+                               "b_hh [4H]: xp %s, h %s, c %s, W_hh %s",
+                           rg_shape_str(xp, a, sizeof a), rg_shape_str(h, b, sizeof b),
+                           rg_shape_str(cs, c, sizeof c), rg_shape_str(W, d, sizeof d));
+    for (int k = 0; k < 2; ++k) {
+        e->out[k]->rank = 2;
+        e->out[k]->shape[0] = B;
+        e->out[k]->shape[1] = H;
+    }
+    return 0;
+}
+
+#define LCELL_KERNELS(T, SFX, SIG, TANH, GEMM)                                         \
+    static void lcell_fwd_##SFX(const T *xp, const T *h, const T *c, const T *W,       \
+                                const T *bias, T *h2, T *c2, T *sv, int64_t B,         \
+                                int64_t H) {                                           \
+        for (int64_t b = 0; b < B; ++b) {                                              \
+            T *s = sv + b * 4 * H;                                                     \
+            const T *x = xp + b * 4 * H;                                               \
+            if (bias)                                                                  \
+                for (int64_t j = 0; j < 4 * H; ++j) s[j] = x[j] + bias[j];             \
+            else                                                                       \
+                for (int64_t j = 0; j < 4 * H; ++j) s[j] = x[j];                       \
+        }                                                                              \
+        GEMM(false, true, B, 4 * H, H, 1, h, H, W, H, 1, sv, 4 * H);                   \
+        for (int64_t b = 0; b < B; ++b) {                                              \
+            T *s = sv + b * 4 * H, *cn = c2 + b * H, *hn = h2 + b * H;                 \
+            const T *cb = c + b * H;                                                   \
+            for (int64_t j = 0; j < 2 * H; ++j) s[j] = SIG(s[j]);                      \
+            for (int64_t j = 2 * H; j < 3 * H; ++j) s[j] = TANH(s[j]);                 \
+            for (int64_t j = 3 * H; j < 4 * H; ++j) s[j] = SIG(s[j]);                  \
+            for (int64_t j = 0; j < H; ++j) cn[j] = s[H + j] * cb[j] + s[j] * s[2 * H + j]; \
+            for (int64_t j = 0; j < H; ++j) hn[j] = s[3 * H + j] * TANH(cn[j]);        \
+        }                                                                              \
+    }                                                                                  \
+    /* da (assigned) and dc_prev (added) of one batch row; tanh(c') is recomputed  \
+     * from the output c' rather than kept */                                          \
+    static void lcell_bwd_row_##SFX(const T *restrict s, const T *restrict cb,         \
+                                    const T *restrict cn, const T *restrict gh,        \
+                                    const T *restrict gc, T *restrict da,              \
+                                    T *restrict dcb, int64_t H) {                      \
+        const T *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H;                    \
+        for (int64_t j = 0; j < H; ++j) {                                              \
+            T tc = TANH(cn[j]);                                                        \
+            T dct = gc[j] + gh[j] * o[j] * (1 - tc * tc);                              \
+            da[j] = dct * g[j] * i[j] * (1 - i[j]);                                    \
+            da[H + j] = dct * cb[j] * f[j] * (1 - f[j]);                               \
+            da[2 * H + j] = dct * i[j] * (1 - g[j] * g[j]);                            \
+            da[3 * H + j] = gh[j] * tc * o[j] * (1 - o[j]);                            \
+            dcb[j] += dct * f[j];                                                      \
+        }                                                                              \
+    }
+
+static void gemm32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                   const float *A, int64_t lda, const float *B, int64_t ldb, double beta,
+                   float *C, int64_t ldc) {
+    rg_gemm_f32(ta, tb, M, N, K, (float)alpha, A, lda, B, ldb, (float)beta, C, ldc);
+}
+static double sigm64(double x) { return sigm(x); }
+LCELL_KERNELS(float, f32, rg_sigmoidf, rg_tanhf, gemm32)
+LCELL_KERNELS(double, f64, sigm64, tanh, rg_gemm_f64)
+
+static void lcell_forward(rg_tape *tp, rg_entry *e) {
+    int64_t B = e->in[1]->shape[0], H = e->in[1]->shape[1];
+    bool f32 = e->in[0]->dtype == RG_F32;
+    e->saved = rg_tape_alloc(tp, (size_t)(B * 4 * H) * rg_dtype_size(e->in[0]->dtype));
+    if (!e->saved) return;
+    const void *bias = e->n_in == 5 ? e->in[4]->data : NULL;
+    if (f32)
+        lcell_fwd_f32(e->in[0]->data, e->in[1]->data, e->in[2]->data, e->in[3]->data, bias,
+                      e->out[0]->data, e->out[1]->data, e->saved, B, H);
+    else
+        lcell_fwd_f64(e->in[0]->data, e->in[1]->data, e->in[2]->data, e->in[3]->data, bias,
+                      e->out[0]->data, e->out[1]->data, e->saved, B, H);
+}
+
+static void lcell_backward(rg_tape *tp, rg_entry *e) {
+    rg_tensor *h = e->in[1], *W = e->in[3];
+    int64_t B = h->shape[0], H = h->shape[1];
+    rg_dtype dt = h->dtype;
+    size_t es = rg_dtype_size(dt);
+    char *dxp = rg_grad(tp, e->in[0]), *dh = rg_grad(tp, h), *dc = rg_grad(tp, e->in[2]);
+    char *dW = rg_grad(tp, W), *db = e->n_in == 5 ? rg_grad(tp, e->in[4]) : NULL;
+    const char *gh = e->out[0]->grad, *gc = e->out[1]->grad;
+    /* da stays allocated until the sweep ends (the deferred dW_hh reads it) */
+    char *da = rg_tape_alloc(tp, (size_t)(B * 4 * H) * es);
+    char *zero = NULL, *sink = NULL;
+    if (!gh || !gc) zero = rg_tape_alloc(tp, (size_t)H * es);
+    if (!dc) sink = rg_tape_alloc(tp, (size_t)H * es);
+    if (!da || ((!gh || !gc) && !zero) || (!dc && !sink)) return;
+    if (zero) memset(zero, 0, (size_t)H * es);
+    for (int64_t b = 0; b < B; ++b) {
+        size_t r1 = (size_t)(b * H) * es, r4 = (size_t)(b * 4 * H) * es;
+        const char *sb = (const char *)e->saved + (size_t)(b * 4 * H) * es;
+        const char *cb = (const char *)e->in[2]->data + r1;
+        const char *cn = (const char *)e->out[1]->data + r1;
+        const char *g1 = gh ? gh + r1 : zero, *g2 = gc ? gc + r1 : zero;
+        char *dcb = dc ? dc + r1 : sink;
+        if (dt == RG_F32)
+            lcell_bwd_row_f32((const float *)sb, (const float *)cb, (const float *)cn,
+                              (const float *)g1, (const float *)g2, (float *)(da + r4),
+                              (float *)dcb, H);
+        else
+            lcell_bwd_row_f64((const double *)sb, (const double *)cb, (const double *)cn,
+                              (const double *)g1, (const double *)g2, (double *)(da + r4),
+                              (double *)dcb, H);
+    }
+    int64_t n = B * 4 * H;
+    if (dt == RG_F32) {
+        const float *d = (const float *)da;
+        if (dxp)
+            for (int64_t k = 0; k < n; ++k) ((float *)dxp)[k] += d[k];
+        if (db)
+            for (int64_t b = 0; b < B; ++b)
+                for (int64_t j = 0; j < 4 * H; ++j) ((float *)db)[j] += d[b * 4 * H + j];
+        if (dh) rg_gemm_f32(false, false, B, H, 4 * H, 1, d, 4 * H, W->data, H, 1, (float *)dh, H);
+        if (dW && !rg_defer_weight_grad(tp, W, dW, da, h->data, B))
+            rg_gemm_f32(true, false, 4 * H, H, B, 1, d, 4 * H, h->data, H, 1, (float *)dW, H);
+    } else {
+        const double *d = (const double *)da;
+        if (dxp)
+            for (int64_t k = 0; k < n; ++k) ((double *)dxp)[k] += d[k];
+        if (db)
+            for (int64_t b = 0; b < B; ++b)
+                for (int64_t j = 0; j < 4 * H; ++j) ((double *)db)[j] += d[b * 4 * H + j];
+        if (dh) rg_gemm_f64(false, false, B, H, 4 * H, 1, d, 4 * H, W->data, H, 1, (double *)dh, H);
+        if (dW && !rg_defer_weight_grad(tp, W, dW, da, h->data, B))
+            rg_gemm_f64(true, false, 4 * H, H, B, 1, d, 4 * H, h->data, H, 1, (double *)dW, H);
+    }
+}
+
+static const rg_op op_lcell = {"lstm_cell", -1, 2, lcell_shape, lcell_forward, lcell_backward};
+
+int rg_lstm_cell(rg_tape *tp, rg_tensor *xp, rg_tensor *h, rg_tensor *c, rg_tensor *W_hh,
+                 rg_tensor *b_hh, rg_tensor **h_out, rg_tensor **c_out) {
+    rg_tensor *out[2] = {NULL, NULL};
+    int r = b_hh ? rg_apply_multi(tp, &op_lcell, 5, (rg_tensor *[]){xp, h, c, W_hh, b_hh}, NULL, out)
+                 : rg_apply_multi(tp, &op_lcell, 4, (rg_tensor *[]){xp, h, c, W_hh}, NULL, out);
+    *h_out = out[0];
+    *c_out = out[1];
+    return r;
+}
+
+const rg_op *const rg_rows_fused[] = {&op_lstm, &op_gru, &op_lcell};
+const int rg_rows_fused_n = 3;

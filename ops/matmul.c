@@ -170,7 +170,7 @@ static void linear_forward(rg_tape *tp, rg_entry *e) {
  * instead each backward call queues (dy, x) and one GEMM per weight over all
  * queued rows runs when the sweep ends (rows packed in blocks of DW_BLOCK, so
  * memory stays bounded for 10^4-step sequences). */
-enum { DW_BLOCK = 1024 };
+enum { DW_BLOCK = 512 };
 
 typedef struct dw_item {
     struct dw_item *next;
@@ -227,8 +227,8 @@ static void dw_flush(rg_tape *tp, void *ctx) {
 }
 
 /* Queues dW += dy^T x for the end of the sweep; false when it cannot (then the
- * caller does the GEMM at once). */
-static bool dw_defer(rg_tape *tp, rg_tensor *W, void *dW, const void *dy, const void *x,
+ * caller does the GEMM at once).  dy and x must stay valid until the sweep ends. */
+bool rg_defer_weight_grad(rg_tape *tp, rg_tensor *W, void *dW, const void *dy, const void *x,
                      int64_t N) {
     if (W->node >= 0) return false; /* W has history: its gradient is needed in the sweep */
     dw_group **slot = (dw_group **)rg_tape_slot(tp, &op_linear);
@@ -265,7 +265,7 @@ static void linear_backward(rg_tape *tp, rg_entry *e) {
     int64_t N = x->shape[0], I = x->shape[1], O = W->shape[0];
     void *dx = rg_grad(tp, x), *dW = rg_grad(tp, W);
     if (dx) gemm(x->dtype, false, false, N, I, O, y->grad, O, W->data, I, 1, dx, I);
-    if (dW && !dw_defer(tp, W, dW, y->grad, x->data, N))
+    if (dW && !rg_defer_weight_grad(tp, W, dW, y->grad, x->data, N))
         gemm(x->dtype, true, false, O, I, N, y->grad, O, x->data, I, 1, dW, I);
     if (e->n_in == 3) {
         void *db = rg_grad(tp, e->in[2]);

@@ -50,6 +50,12 @@ static inline void rg_set_out_shape(rg_tensor *o, rg_dtype dt, int rank, const i
     }
 }
 
+/* For backward rules: queue dW += dy^T x ([O,N] x [N,I]) for one GEMM over all
+ * queued rows of W when the sweep ends (ops/matmul.c).  W must be a leaf; false
+ * when the work cannot be queued (then do the GEMM at once). */
+bool rg_defer_weight_grad(rg_tape *tp, rg_tensor *W, void *dW, const void *dy, const void *x,
+                          int64_t N);
+
 /* C = alpha * op(A) op(B) + beta * C, row-major; op = transpose when t* is true.
  * OpenBLAS through CBLAS when built with it, else the built-in kernel. */
 void rg_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,

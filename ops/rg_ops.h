@@ -93,6 +93,12 @@ rg_tensor *rg_dropout(rg_tape *tp, rg_tensor *a, double p, rg_rng *rng);
  *   c' = f*c + i*g; h' = o*tanh(c').  0 or -1. */
 int rg_lstm_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *c,
                   rg_tensor **h_out, rg_tensor **c_out);
+/* A whole LSTM step after the input projection: xp [B,4H] (x W_ih^T + b_ih),
+ * h, c [B,H], W_hh [4H,H], b_hh [4H] or NULL -> *h_out, *c_out [B,H], equal to
+ * rg_lstm_gates(xp, rg_linear(h, W_hh, b_hh), c) without keeping the [B,4H]
+ * product (and with W_hh's gradient batched over the steps).  0 or -1. */
+int rg_lstm_cell(rg_tape *tp, rg_tensor *xp, rg_tensor *h, rg_tensor *c, rg_tensor *W_hh,
+                 rg_tensor *b_hh, rg_tensor **h_out, rg_tensor **c_out);
 /* GRU pointwise step, gate order r,z,n.  xp, hp [B,3H], h [B,H] -> h' [B,H]:
  *   r = sigmoid(xp_r + hp_r); z = sigmoid(xp_z + hp_z);
  *   n = tanh(xp_n + r*hp_n); h' = (1-z)*n + z*h. */

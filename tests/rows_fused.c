@@ -15,6 +15,18 @@ static rg_tensor *lstm_h(rg_tape *tp, rg_tensor *const *in, int n) {
     if (rg_lstm_gates(tp, in[0], in[1], in[2], &h, &c) < 0) return NULL;
     return h;
 }
+static rg_tensor *lcell(rg_tape *tp, rg_tensor *const *in, int n) {
+    rg_tensor *h, *c;
+    if (rg_lstm_cell(tp, in[0], in[1], in[2], in[3], n > 4 ? in[4] : NULL, &h, &c) < 0)
+        return NULL;
+    return rg_concat(tp, 2, (rg_tensor *[]){h, c}, 1);
+}
+static rg_tensor *lcell_c_only(rg_tape *tp, rg_tensor *const *in, int n) {
+    rg_tensor *h, *c;
+    if (rg_lstm_cell(tp, in[0], in[1], in[2], in[3], n > 4 ? in[4] : NULL, &h, &c) < 0)
+        return NULL;
+    return c;
+}
 static rg_tensor *gru(rg_tape *tp, rg_tensor *const *in, int n) {
     return rg_gru_gates(tp, in[0], in[1], in[2]);
 }
@@ -26,6 +38,11 @@ const rg_gradrow rg_gradrows_fused[] = {
     {"lstm_gates", "lstm_gates", 3, {IN(2, -1, 12), IN(2, -1, 12), IN(2, -1, 3)}, lstm},
     {"lstm_gates_h_only", "lstm_gates", 3, {IN(2, -1, 12), IN(2, -1, 12), IN(2, -1, 3)}, lstm_h},
     {"gru_gates", "gru_gates", 3, {IN(2, -1, 9), IN(2, -1, 9), IN(2, -1, 3)}, gru},
+    {"lstm_cell", "lstm_cell", 5,
+     {IN(2, -1, 12), IN(2, -1, 3), IN(2, -1, 3), IN(2, 12, 3), {RG_F64, 1, {12}, -1.5, 1.5}},
+     lcell},
+    {"lstm_cell_nobias_c_only", "lstm_cell", 4,
+     {IN(2, -1, 12), IN(2, -1, 3), IN(2, -1, 3), IN(2, 12, 3)}, lcell_c_only},
 };
 const int rg_gradrows_fused_n = (int)(sizeof rg_gradrows_fused / sizeof rg_gradrows_fused[0]);
 
