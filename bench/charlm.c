@@ -101,7 +101,7 @@ static double step(step_ctx *c) {
             fprintf(stderr, "bench_charlm: %s\n", c->err[k]);
             exit(1);
         }
-        if (c->shards > 1 && rg_tape_reduce_grads(c->tp[k]) != 0) die("reduce");
+        if (k > 0 && rg_tape_reduce_grads(c->tp[k]) != 0) die("reduce");
         loss += c->loss[k];
     }
     rg_clip_grad_norm(c->m->P, 5.0);
@@ -177,7 +177,9 @@ int main(int argc, char **argv) {
     rg_tape *tapes[16];
     for (int k = 0; k < shards; ++k) {
         tapes[k] = rg_tape_new();
-        if (shards > 1) rg_tape_set_private_grads(tapes[k], true);
+        /* shard 0 writes the parameters' own gradients; the others keep
+         * private ones, added in after the join */
+        if (k > 0) rg_tape_set_private_grads(tapes[k], true);
     }
     rg_tape *tp = tapes[0];
     int64_t starts[256];

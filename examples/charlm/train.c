@@ -391,8 +391,9 @@ static void free_run(run *r)
 }
 
 /* One step's forward and backward, split by batch rows over threads: shard k
- * runs rows [B*k/S, B*(k+1)/S) on its own tape (private parameter gradients
- * when S > 1, reduced by the caller).  Each shard's loss is its summed
+ * runs rows [B*k/S, B*(k+1)/S) on its own tape; shard 0 writes the parameters'
+ * gradients, the others private ones that the caller adds in after the join.
+ * Each shard's loss is its summed
  * cross-entropy over B*T, so the shards add up to the mean over the batch. */
 enum { MAX_SHARDS = 16 };
 typedef struct shard_job {
@@ -703,7 +704,7 @@ int charlm_train_main(int argc, char **argv)
     for (int k = 0; k < shards; k++) {
         tapes[k] = rg_tape_new();
         tapes_ok = tapes_ok && tapes[k] &&
-                   (shards == 1 || rg_tape_set_private_grads(tapes[k], true) == 0);
+                   (k == 0 || rg_tape_set_private_grads(tapes[k], true) == 0);
     }
     if (!in || !tg || !tapes_ok) {
         fprintf(stderr, "charlm train: out of memory\n");
@@ -762,7 +763,7 @@ int charlm_train_main(int argc, char **argv)
             failed = true;
             break;
         }
-        for (int k = 0; shards > 1 && k < shards; k++)
+        for (int k = 1; k < shards; k++) /* shard 0 wrote the gradients directly */
             if (rg_tape_reduce_grads(tapes[k]) != 0) {
                 fprintf(stderr, "charlm train: %s\n", rg_tape_error(tapes[k]));
                 failed = true;
