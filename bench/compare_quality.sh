@@ -8,7 +8,7 @@ BUILD=${1:-build}
 CHARLM=$BUILD/examples/charlm
 TEXT=data/pride_and_prejudice.txt
 THREADS=${THREADS:-2}
-STEPS=${STEPS:-1500}
+STEPS=${STEPS:-4000}
 PY=${PYTHON:-/usr/bin/python3}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

@@ -473,7 +473,7 @@ int charlm_train_main(int argc, char **argv)
                      .eval_every = 0, .log_every = 10, .lr = 2e-3, .clip = 5.0,
                      .val_fraction = 0.1, .weight_decay = -1};
     double epochs = 0;
-    int64_t default_steps = 1500;
+    int64_t default_steps = 4000;
     cli_flag fl[] = {
         {"--text", CLI_STRING, &c->text, 0, 0, "training text (default: data/pride_and_prejudice.txt)", 0},
         {"--cell", CLI_STRING, &c->cell, 0, 0, "lstm | gru | rnn_tanh | rnn_relu (default lstm)", 0},
@@ -482,7 +482,7 @@ int charlm_train_main(int argc, char **argv)
         {"--embed", CLI_INT, &c->embed, 1, 8192, "embedding size (default 32)", 0},
         {"--unroll", CLI_INT, &c->unroll, 1, 100000, "BPTT length T (default 64)", 0},
         {"--batch", CLI_INT, &c->batch, 1, 65536, "windows per step (default 32)", 0},
-        {"--steps", CLI_INT, &c->steps, 0, 1e12, "optimizer steps (default 1500)", 0},
+        {"--steps", CLI_INT, &c->steps, 0, 1e12, "optimizer steps (default 4000)", 0},
         {"--epochs", CLI_DOUBLE, &epochs, 1e-9, 1e6, "passes over the training text instead of --steps", 0},
         {"--optimizer", CLI_STRING, &c->optimizer, 0, 0, "sgd | adam | adamw (default adam)", 0},
         {"--lr", CLI_DOUBLE, &c->lr, 0, 1e300, "learning rate (default 2e-3)", 0},
@@ -691,7 +691,7 @@ int charlm_train_main(int argc, char **argv)
            (long long)rg_params_numel(r->m.P), (long long)r->m.V, c->text,
            (long long)r->n_train, (long long)r->n_val, c->optimizer, c->lr,
            (long long)c->batch, (long long)c->unroll, (long long)c->steps,
-           c->resume ? " (resumed)" : "", rg_blas_name(), rg_get_threads());
+           c->resume ? " (resumed)" : "", rg_blas_name(), shards > 1 ? shards : rg_get_threads());
     fflush(stdout);
 
     /* the loop */
