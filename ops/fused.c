@@ -32,132 +32,122 @@ static int gates_shape(rg_tape *tp, rg_entry *e, int G, const char *fn) {
 static inline double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 
 /* ---- LSTM ------------------------------------------------------------------
- * saved [B,5H]: i, f, g, o, tanh(c').  Backward with dh, dc (either may be absent):
- *   dct = dc + dh*o*(1-tanh(c')^2); do = dh*tanh(c'); di = dct*g; dg = dct*i;
- *   df = dct*c; dc_prev += dct*f; da = (di i(1-i), df f(1-f), dg (1-g^2), do o(1-o));
- *   dxp += da, dhp += da. */
+ * Both LSTM rows keep sv [B,4H]: the pre-activations a, turned in place into
+ * i, f, g, o; tanh(c') is recomputed from the output c' in backward.  With dh,
+ * dc (either may be absent):
+ *   dct = dc + dh*o*(1-tanh(c')^2); da = (dct g i(1-i), dct c f(1-f),
+ *   dct i (1-g^2), dh tanh(c') o(1-o)); dc_prev += dct*f.
+ * The kernels are written once for both float types; float32 uses the
+ * vectorisable activations of fastmath.h. */
+#define LSTM_KERNELS(T, SFX, SIG, TANH)                                                \
+    /* sv [B,4H] pre-activations -> i,f,g,o in place; c2 = f c + i g; h2 = o tanh(c2) */ \
+    static void lstm_act_##SFX(T *sv, const T *c, T *h2, T *c2, int64_t B, int64_t H) { \
+        for (int64_t b = 0; b < B; ++b) {                                              \
+            T *s = sv + b * 4 * H, *cn = c2 + b * H, *hn = h2 + b * H;                 \
+            const T *cb = c + b * H;                                                   \
+            for (int64_t j = 0; j < 2 * H; ++j) s[j] = SIG(s[j]);                      \
+            for (int64_t j = 2 * H; j < 3 * H; ++j) s[j] = TANH(s[j]);                 \
+            for (int64_t j = 3 * H; j < 4 * H; ++j) s[j] = SIG(s[j]);                  \
+            for (int64_t j = 0; j < H; ++j) cn[j] = s[H + j] * cb[j] + s[j] * s[2 * H + j]; \
+            for (int64_t j = 0; j < H; ++j) hn[j] = s[3 * H + j] * TANH(cn[j]);        \
+        }                                                                              \
+    }                                                                                  \
+    /* One batch row: da [4H] assigned, dc_prev added.  Every pointer is real (the    \
+     * callers pass a zero row or a scratch sink), so the loop vectorises. */          \
+    static void lstm_bwd_row_##SFX(const T *restrict s, const T *restrict cb,          \
+                                   const T *restrict cn, const T *restrict gh,         \
+                                   const T *restrict gc, T *restrict da,               \
+                                   T *restrict dcb, int64_t H) {                       \
+        const T *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H;                    \
+        for (int64_t j = 0; j < H; ++j) {                                              \
+            T tc = TANH(cn[j]);                                                        \
+            T dct = gc[j] + gh[j] * o[j] * (1 - tc * tc);                              \
+            da[j] = dct * g[j] * i[j] * (1 - i[j]);                                    \
+            da[H + j] = dct * cb[j] * f[j] * (1 - f[j]);                               \
+            da[2 * H + j] = dct * i[j] * (1 - g[j] * g[j]);                            \
+            da[3 * H + j] = gh[j] * tc * o[j] * (1 - o[j]);                            \
+            dcb[j] += dct * f[j];                                                      \
+        }                                                                              \
+    }
+
+static double sigm64(double x) { return sigm(x); }
+LSTM_KERNELS(float, f32, rg_sigmoidf, rg_tanhf)
+LSTM_KERNELS(double, f64, sigm64, tanh)
+
+/* The pointwise LSTM forward from pre-activations already in e->saved [B,4H]
+ * (in[hc] is c); outputs h', c'. */
+static void lstm_act(rg_entry *e, int hc) {
+    int64_t B = e->in[hc]->shape[0], H = e->in[hc]->shape[1];
+    if (e->in[hc]->dtype == RG_F32)
+        lstm_act_f32(e->saved, e->in[hc]->data, e->out[0]->data, e->out[1]->data, B, H);
+    else
+        lstm_act_f64(e->saved, e->in[hc]->data, e->out[0]->data, e->out[1]->data, B, H);
+}
+
+/* The gate gradient da [B,4H] (arena) of an LSTM row whose input hc is c; adds
+ * dc_prev into c's gradient.  NULL when out of memory. */
+static char *lstm_da(rg_tape *tp, rg_entry *e, int hc) {
+    rg_tensor *c = e->in[hc];
+    int64_t B = c->shape[0], H = c->shape[1];
+    rg_dtype dt = c->dtype;
+    size_t es = rg_dtype_size(dt);
+    char *dc = rg_grad(tp, c);
+    const char *gh = e->out[0]->grad, *gc = e->out[1]->grad;
+    char *da = rg_tape_alloc(tp, (size_t)(B * 4 * H) * es);
+    char *zero = NULL, *sink = NULL;
+    if (!gh || !gc) zero = rg_tape_alloc(tp, (size_t)H * es);
+    if (!dc) sink = rg_tape_alloc(tp, (size_t)H * es);
+    if (!da || ((!gh || !gc) && !zero) || (!dc && !sink)) return NULL;
+    if (zero) memset(zero, 0, (size_t)H * es);
+    for (int64_t b = 0; b < B; ++b) {
+        size_t r1 = (size_t)(b * H) * es, r4 = (size_t)(b * 4 * H) * es;
+        const char *sb = (const char *)e->saved + r4;
+        const char *cb = (const char *)c->data + r1, *cn = (const char *)e->out[1]->data + r1;
+        const char *g1 = gh ? gh + r1 : zero, *g2 = gc ? gc + r1 : zero;
+        char *dcb = dc ? dc + r1 : sink;
+        if (dt == RG_F32)
+            lstm_bwd_row_f32((const float *)sb, (const float *)cb, (const float *)cn,
+                             (const float *)g1, (const float *)g2, (float *)(da + r4),
+                             (float *)dcb, H);
+        else
+            lstm_bwd_row_f64((const double *)sb, (const double *)cb, (const double *)cn,
+                             (const double *)g1, (const double *)g2, (double *)(da + r4),
+                             (double *)dcb, H);
+    }
+    return da;
+}
+
+/* dst[0..n) += src[0..n) when dst exists. */
+static void add_into(rg_dtype dt, void *dst, const void *src, int64_t n) {
+    if (!dst) return;
+    if (dt == RG_F32)
+        for (int64_t k = 0; k < n; ++k) ((float *)dst)[k] += ((const float *)src)[k];
+    else
+        for (int64_t k = 0; k < n; ++k) ((double *)dst)[k] += ((const double *)src)[k];
+}
+
+/* rg_lstm_gates: xp, hp [B,4H], c [B,H] -> h', c'; a = xp + hp, dxp = dhp = da. */
 static int lstm_shape(rg_tape *tp, rg_entry *e) { return gates_shape(tp, e, 4, "rg_lstm_gates"); }
 
-#define LSTM_FORWARD(T, SIG, TANH)                                                     \
-    {                                                                                  \
-        const T *xp = e->in[0]->data, *hp = e->in[1]->data, *c = e->in[2]->data;       \
-        T *h2 = e->out[0]->data, *c2 = e->out[1]->data, *sv = e->saved;                \
-        for (int64_t b = 0; b < B; ++b) {                                              \
-            const T *x = xp + b * 4 * H, *hh = hp + b * 4 * H;                         \
-            T *s = sv + b * 5 * H;                                                     \
-            for (int64_t j = 0; j < H; ++j) {                                          \
-                T i = SIG(x[j] + hh[j]), f = SIG(x[H + j] + hh[H + j]);                \
-                T g = TANH(x[2 * H + j] + hh[2 * H + j]);                              \
-                T o = SIG(x[3 * H + j] + hh[3 * H + j]);                               \
-                T cn = f * c[b * H + j] + i * g, tc = TANH(cn);                        \
-                c2[b * H + j] = cn;                                                    \
-                h2[b * H + j] = o * tc;                                                \
-                s[j] = i, s[H + j] = f, s[2 * H + j] = g, s[3 * H + j] = o;            \
-                s[4 * H + j] = tc;                                                     \
-            }                                                                          \
-        }                                                                              \
-    }
-
-/* float32 in passes over contiguous rows, so every loop vectorises. */
-static void lstm_forward_f32(const float *xp, const float *hp, const float *c, float *h2,
-                             float *c2, float *sv, int64_t B, int64_t H) {
-    for (int64_t b = 0; b < B; ++b) {
-        const float *x = xp + b * 4 * H, *hh = hp + b * 4 * H, *cb = c + b * H;
-        float *s = sv + b * 5 * H, *cn = c2 + b * H, *hn = h2 + b * H;
-        for (int64_t j = 0; j < 4 * H; ++j) s[j] = x[j] + hh[j];
-        for (int64_t j = 0; j < 2 * H; ++j) s[j] = rg_sigmoidf(s[j]);
-        for (int64_t j = 2 * H; j < 3 * H; ++j) s[j] = rg_tanhf(s[j]);
-        for (int64_t j = 3 * H; j < 4 * H; ++j) s[j] = rg_sigmoidf(s[j]);
-        for (int64_t j = 0; j < H; ++j) cn[j] = s[H + j] * cb[j] + s[j] * s[2 * H + j];
-        for (int64_t j = 0; j < H; ++j) s[4 * H + j] = rg_tanhf(cn[j]);
-        for (int64_t j = 0; j < H; ++j) hn[j] = s[3 * H + j] * s[4 * H + j];
-    }
-}
-
 static void lstm_forward(rg_tape *tp, rg_entry *e) {
-    int64_t B = e->in[2]->shape[0], H = e->in[2]->shape[1];
-    e->saved = rg_tape_alloc(tp, (size_t)(B * 5 * H) * rg_dtype_size(e->in[0]->dtype));
+    int64_t n = e->in[0]->numel;
+    e->saved = rg_tape_alloc(tp, (size_t)n * rg_dtype_size(e->in[0]->dtype));
     if (!e->saved) return;
     if (e->in[0]->dtype == RG_F32)
-        lstm_forward_f32(e->in[0]->data, e->in[1]->data, e->in[2]->data, e->out[0]->data,
-                         e->out[1]->data, e->saved, B, H);
+        for (int64_t k = 0; k < n; ++k)
+            ((float *)e->saved)[k] = ((const float *)e->in[0]->data)[k] + ((const float *)e->in[1]->data)[k];
     else
-        LSTM_FORWARD(double, sigm, tanh)
-}
-
-#define LSTM_BACKWARD(T)                                                               \
-    {                                                                                  \
-        const T *c = e->in[2]->data, *sv = e->saved;                                   \
-        const T *dh = e->out[0]->grad, *dc = e->out[1]->grad;                          \
-        T *dxp = rg_grad(tp, e->in[0]), *dhp = rg_grad(tp, e->in[1]);                  \
-        T *dcp = rg_grad(tp, e->in[2]);                                                \
-        for (int64_t b = 0; b < B; ++b) {                                              \
-            const T *s = sv + b * 5 * H;                                               \
-            for (int64_t j = 0; j < H; ++j) {                                          \
-                int64_t k = b * H + j;                                                 \
-                T i = s[j], f = s[H + j], g = s[2 * H + j], o = s[3 * H + j];          \
-                T tc = s[4 * H + j];                                                   \
-                T gh = dh ? dh[k] : 0, dct = (dc ? dc[k] : 0) + gh * o * (1 - tc * tc); \
-                T da[4] = {dct * g * i * (1 - i), dct * c[k] * f * (1 - f),            \
-                           dct * i * (1 - g * g), gh * tc * o * (1 - o)};              \
-                for (int q = 0; q < 4; ++q) {                                          \
-                    if (dxp) dxp[b * 4 * H + q * H + j] += da[q];                      \
-                    if (dhp) dhp[b * 4 * H + q * H + j] += da[q];                      \
-                }                                                                      \
-                if (dcp) dcp[k] += dct * f;                                            \
-            }                                                                          \
-        }                                                                              \
-    }
-
-/* One batch row of the float32 LSTM backward: the gate gradients added straight
- * into dx and dhh (both [4H]) and dc_prev into dcb.  Every pointer is real (the
- * caller substitutes a zero row or a scratch sink), so the loop vectorises. */
-static void lstm_bwd_row(const float *restrict s, const float *restrict cb,
-                         const float *restrict gh, const float *restrict gc,
-                         float *restrict dx, float *restrict dhh, float *restrict dcb,
-                         int64_t H) {
-    const float *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *tc = s + 4 * H;
-    for (int64_t j = 0; j < H; ++j) {
-        float dct = gc[j] + gh[j] * o[j] * (1 - tc[j] * tc[j]);
-        float a0 = dct * g[j] * i[j] * (1 - i[j]);
-        float a1 = dct * cb[j] * f[j] * (1 - f[j]);
-        float a2 = dct * i[j] * (1 - g[j] * g[j]);
-        float a3 = gh[j] * tc[j] * o[j] * (1 - o[j]);
-        dx[j] += a0, dx[H + j] += a1, dx[2 * H + j] += a2, dx[3 * H + j] += a3;
-        dhh[j] += a0, dhh[H + j] += a1, dhh[2 * H + j] += a2, dhh[3 * H + j] += a3;
-        dcb[j] += dct * f[j];
-    }
-}
-
-static void lstm_backward_f32(rg_tape *tp, rg_entry *e, int64_t B, int64_t H) {
-    const float *c = e->in[2]->data, *sv = e->saved;
-    const float *dh = e->out[0]->grad, *dc = e->out[1]->grad;
-    float *dxp = rg_grad(tp, e->in[0]), *dhp = rg_grad(tp, e->in[1]);
-    float *dcp = rg_grad(tp, e->in[2]);
-    /* absent gradients: a zero row to read, a scratch row to write */
-    float *zero = NULL, *sink = NULL;
-    if (!dh || !dc) {
-        zero = rg_tape_alloc(tp, (size_t)H * sizeof(float));
-        if (!zero) return;
-        memset(zero, 0, (size_t)H * sizeof(float));
-    }
-    if (!dxp || !dhp || !dcp) {
-        sink = rg_tape_alloc(tp, (size_t)(9 * H) * sizeof(float));
-        if (!sink) return;
-        memset(sink, 0, (size_t)(9 * H) * sizeof(float));
-    }
-    for (int64_t b = 0; b < B; ++b)
-        lstm_bwd_row(sv + b * 5 * H, c + b * H, dh ? dh + b * H : zero, dc ? dc + b * H : zero,
-                     dxp ? dxp + b * 4 * H : sink, dhp ? dhp + b * 4 * H : sink + 4 * H,
-                     dcp ? dcp + b * H : sink + 8 * H, H);
+        for (int64_t k = 0; k < n; ++k)
+            ((double *)e->saved)[k] = ((const double *)e->in[0]->data)[k] + ((const double *)e->in[1]->data)[k];
+    lstm_act(e, 2);
 }
 
 static void lstm_backward(rg_tape *tp, rg_entry *e) {
-    int64_t B = e->in[2]->shape[0], H = e->in[2]->shape[1];
-    if (e->in[0]->dtype == RG_F32)
-        lstm_backward_f32(tp, e, B, H);
-    else
-        LSTM_BACKWARD(double)
+    char *da = lstm_da(tp, e, 2);
+    if (!da) return;
+    rg_dtype dt = e->in[0]->dtype;
+    add_into(dt, rg_grad(tp, e->in[0]), da, e->in[0]->numel);
+    add_into(dt, rg_grad(tp, e->in[1]), da, e->in[1]->numel);
 }
 
 static const rg_op op_lstm = {"lstm_gates", 3, 2, lstm_shape, lstm_forward, lstm_backward};
@@ -325,125 +315,47 @@ static int lcell_shape(rg_tape *tp, rg_entry *e) {
     return 0;
 }
 
-#define LCELL_KERNELS(T, SFX, SIG, TANH, GEMM)                                         \
-    static void lcell_fwd_##SFX(const T *xp, const T *h, const T *c, const T *W,       \
-                                const T *bias, T *h2, T *c2, T *sv, int64_t B,         \
-                                int64_t H) {                                           \
-        for (int64_t b = 0; b < B; ++b) {                                              \
-            T *s = sv + b * 4 * H;                                                     \
-            const T *x = xp + b * 4 * H;                                               \
-            if (bias)                                                                  \
-                for (int64_t j = 0; j < 4 * H; ++j) s[j] = x[j] + bias[j];             \
-            else                                                                       \
-                for (int64_t j = 0; j < 4 * H; ++j) s[j] = x[j];                       \
-        }                                                                              \
-        GEMM(false, true, B, 4 * H, H, 1, h, H, W, H, 1, sv, 4 * H);                   \
-        for (int64_t b = 0; b < B; ++b) {                                              \
-            T *s = sv + b * 4 * H, *cn = c2 + b * H, *hn = h2 + b * H;                 \
-            const T *cb = c + b * H;                                                   \
-            for (int64_t j = 0; j < 2 * H; ++j) s[j] = SIG(s[j]);                      \
-            for (int64_t j = 2 * H; j < 3 * H; ++j) s[j] = TANH(s[j]);                 \
-            for (int64_t j = 3 * H; j < 4 * H; ++j) s[j] = SIG(s[j]);                  \
-            for (int64_t j = 0; j < H; ++j) cn[j] = s[H + j] * cb[j] + s[j] * s[2 * H + j]; \
-            for (int64_t j = 0; j < H; ++j) hn[j] = s[3 * H + j] * TANH(cn[j]);        \
-        }                                                                              \
-    }                                                                                  \
-    /* da (assigned) and dc_prev (added) of one batch row; tanh(c') is recomputed  \
-     * from the output c' rather than kept */                                          \
-    static void lcell_bwd_row_##SFX(const T *restrict s, const T *restrict cb,         \
-                                    const T *restrict cn, const T *restrict gh,        \
-                                    const T *restrict gc, T *restrict da,              \
-                                    T *restrict dcb, int64_t H) {                      \
-        const T *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H;                    \
-        for (int64_t j = 0; j < H; ++j) {                                              \
-            T tc = TANH(cn[j]);                                                        \
-            T dct = gc[j] + gh[j] * o[j] * (1 - tc * tc);                              \
-            da[j] = dct * g[j] * i[j] * (1 - i[j]);                                    \
-            da[H + j] = dct * cb[j] * f[j] * (1 - f[j]);                               \
-            da[2 * H + j] = dct * i[j] * (1 - g[j] * g[j]);                            \
-            da[3 * H + j] = gh[j] * tc * o[j] * (1 - o[j]);                            \
-            dcb[j] += dct * f[j];                                                      \
-        }                                                                              \
-    }
-
-static void gemm32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
-                   const float *A, int64_t lda, const float *B, int64_t ldb, double beta,
-                   float *C, int64_t ldc) {
-    rg_gemm_f32(ta, tb, M, N, K, (float)alpha, A, lda, B, ldb, (float)beta, C, ldc);
-}
-static double sigm64(double x) { return sigm(x); }
-LCELL_KERNELS(float, f32, rg_sigmoidf, rg_tanhf, gemm32)
-LCELL_KERNELS(double, f64, sigm64, tanh, rg_gemm_f64)
-
 static void lcell_forward(rg_tape *tp, rg_entry *e) {
-    int64_t B = e->in[1]->shape[0], H = e->in[1]->shape[1];
-    bool f32 = e->in[0]->dtype == RG_F32;
-    e->saved = rg_tape_alloc(tp, (size_t)(B * 4 * H) * rg_dtype_size(e->in[0]->dtype));
+    const rg_tensor *xp = e->in[0], *h = e->in[1], *W = e->in[3];
+    int64_t B = h->shape[0], H = h->shape[1], n = xp->numel;
+    bool f32 = xp->dtype == RG_F32;
+    e->saved = rg_tape_alloc(tp, (size_t)n * rg_dtype_size(xp->dtype));
     if (!e->saved) return;
-    const void *bias = e->n_in == 5 ? e->in[4]->data : NULL;
+    const rg_tensor *bias = e->n_in == 5 ? e->in[4] : NULL;
+    /* sv = xp + b_hh, then sv += h W_hh^T: the pre-activations, in place */
+    memcpy(e->saved, xp->data, (size_t)n * rg_dtype_size(xp->dtype));
+    for (int64_t b = 0; bias && b < B; ++b)
+        add_into(xp->dtype, (char *)e->saved + (size_t)(b * 4 * H) * rg_dtype_size(xp->dtype),
+                 bias->data, 4 * H);
     if (f32)
-        lcell_fwd_f32(e->in[0]->data, e->in[1]->data, e->in[2]->data, e->in[3]->data, bias,
-                      e->out[0]->data, e->out[1]->data, e->saved, B, H);
+        rg_gemm_f32(false, true, B, 4 * H, H, 1, h->data, H, W->data, H, 1, e->saved, 4 * H);
     else
-        lcell_fwd_f64(e->in[0]->data, e->in[1]->data, e->in[2]->data, e->in[3]->data, bias,
-                      e->out[0]->data, e->out[1]->data, e->saved, B, H);
+        rg_gemm_f64(false, true, B, 4 * H, H, 1, h->data, H, W->data, H, 1, e->saved, 4 * H);
+    lstm_act(e, 2);
 }
 
 static void lcell_backward(rg_tape *tp, rg_entry *e) {
     rg_tensor *h = e->in[1], *W = e->in[3];
     int64_t B = h->shape[0], H = h->shape[1];
     rg_dtype dt = h->dtype;
-    size_t es = rg_dtype_size(dt);
-    char *dxp = rg_grad(tp, e->in[0]), *dh = rg_grad(tp, h), *dc = rg_grad(tp, e->in[2]);
-    char *dW = rg_grad(tp, W), *db = e->n_in == 5 ? rg_grad(tp, e->in[4]) : NULL;
-    const char *gh = e->out[0]->grad, *gc = e->out[1]->grad;
     /* da stays allocated until the sweep ends (the deferred dW_hh reads it) */
-    char *da = rg_tape_alloc(tp, (size_t)(B * 4 * H) * es);
-    char *zero = NULL, *sink = NULL;
-    if (!gh || !gc) zero = rg_tape_alloc(tp, (size_t)H * es);
-    if (!dc) sink = rg_tape_alloc(tp, (size_t)H * es);
-    if (!da || ((!gh || !gc) && !zero) || (!dc && !sink)) return;
-    if (zero) memset(zero, 0, (size_t)H * es);
-    for (int64_t b = 0; b < B; ++b) {
-        size_t r1 = (size_t)(b * H) * es, r4 = (size_t)(b * 4 * H) * es;
-        const char *sb = (const char *)e->saved + (size_t)(b * 4 * H) * es;
-        const char *cb = (const char *)e->in[2]->data + r1;
-        const char *cn = (const char *)e->out[1]->data + r1;
-        const char *g1 = gh ? gh + r1 : zero, *g2 = gc ? gc + r1 : zero;
-        char *dcb = dc ? dc + r1 : sink;
-        if (dt == RG_F32)
-            lcell_bwd_row_f32((const float *)sb, (const float *)cb, (const float *)cn,
-                              (const float *)g1, (const float *)g2, (float *)(da + r4),
-                              (float *)dcb, H);
-        else
-            lcell_bwd_row_f64((const double *)sb, (const double *)cb, (const double *)cn,
-                              (const double *)g1, (const double *)g2, (double *)(da + r4),
-                              (double *)dcb, H);
-    }
-    int64_t n = B * 4 * H;
+    char *da = lstm_da(tp, e, 2);
+    if (!da) return;
+    char *dh = rg_grad(tp, h), *dW = rg_grad(tp, W);
+    char *db = e->n_in == 5 ? rg_grad(tp, e->in[4]) : NULL;
+    add_into(dt, rg_grad(tp, e->in[0]), da, B * 4 * H);
+    for (int64_t b = 0; db && b < B; ++b)
+        add_into(dt, db, da + (size_t)(b * 4 * H) * rg_dtype_size(dt), 4 * H);
     if (dt == RG_F32) {
-        const float *d = (const float *)da;
-        if (dxp)
-            for (int64_t k = 0; k < n; ++k) ((float *)dxp)[k] += d[k];
-        if (db)
-            for (int64_t b = 0; b < B; ++b)
-                for (int64_t j = 0; j < 4 * H; ++j) ((float *)db)[j] += d[b * 4 * H + j];
-        if (dh) rg_gemm_f32(false, false, B, H, 4 * H, 1, d, 4 * H, W->data, H, 1, (float *)dh, H);
+        if (dh) rg_gemm_f32(false, false, B, H, 4 * H, 1, (float *)da, 4 * H, W->data, H, 1, (float *)dh, H);
         if (dW && !rg_defer_weight_grad(tp, W, dW, da, h->data, B))
-            rg_gemm_f32(true, false, 4 * H, H, B, 1, d, 4 * H, h->data, H, 1, (float *)dW, H);
+            rg_gemm_f32(true, false, 4 * H, H, B, 1, (float *)da, 4 * H, h->data, H, 1, (float *)dW, H);
     } else {
-        const double *d = (const double *)da;
-        if (dxp)
-            for (int64_t k = 0; k < n; ++k) ((double *)dxp)[k] += d[k];
-        if (db)
-            for (int64_t b = 0; b < B; ++b)
-                for (int64_t j = 0; j < 4 * H; ++j) ((double *)db)[j] += d[b * 4 * H + j];
-        if (dh) rg_gemm_f64(false, false, B, H, 4 * H, 1, d, 4 * H, W->data, H, 1, (double *)dh, H);
+        if (dh) rg_gemm_f64(false, false, B, H, 4 * H, 1, (double *)da, 4 * H, W->data, H, 1, (double *)dh, H);
         if (dW && !rg_defer_weight_grad(tp, W, dW, da, h->data, B))
-            rg_gemm_f64(true, false, 4 * H, H, B, 1, d, 4 * H, h->data, H, 1, (double *)dW, H);
+            rg_gemm_f64(true, false, 4 * H, H, B, 1, (double *)da, 4 * H, h->data, H, 1, (double *)dW, H);
     }
 }
-
 static const rg_op op_lcell = {"lstm_cell", -1, 2, lcell_shape, lcell_forward, lcell_backward};
 
 int rg_lstm_cell(rg_tape *tp, rg_tensor *xp, rg_tensor *h, rg_tensor *c, rg_tensor *W_hh,
