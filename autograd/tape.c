@@ -207,7 +207,20 @@ int rg_tape_set_private_grads(rg_tape *tp, bool on) {
     return 0;
 }
 
-static void *persistent_grad(rg_tape *tp, rg_tensor *t);
+/* t->grad of a persistent tensor, allocated (zeroed) on first use. */
+static void *persistent_grad(rg_tape *tp, rg_tensor *t) {
+    if (!t->grad) {
+        size_t bytes = (size_t)t->numel * rg_dtype_size(t->dtype);
+        void *p = NULL;
+        if (posix_memalign(&p, RG_ALIGN, bytes ? bytes : 1) != 0) {
+            rg_op_error(tp, "rg_grad: out of memory (%zu bytes)", bytes);
+            return NULL;
+        }
+        memset(p, 0, bytes);
+        t->grad = p;
+    }
+    return t->grad;
+}
 
 int rg_tape_reduce_grads(rg_tape *tp) {
     if (tp->failed) return -1;
@@ -227,21 +240,6 @@ int rg_tape_reduce_grads(rg_tape *tp) {
         }
     }
     return 0;
-}
-
-/* t->grad of a persistent tensor, allocated (zeroed) on first use. */
-static void *persistent_grad(rg_tape *tp, rg_tensor *t) {
-    if (!t->grad) {
-        size_t bytes = (size_t)t->numel * rg_dtype_size(t->dtype);
-        void *p = NULL;
-        if (posix_memalign(&p, RG_ALIGN, bytes ? bytes : 1) != 0) {
-            rg_op_error(tp, "rg_grad: out of memory (%zu bytes)", bytes);
-            return NULL;
-        }
-        memset(p, 0, bytes);
-        t->grad = p;
-    }
-    return t->grad;
 }
 
 void *rg_grad(rg_tape *tp, rg_tensor *t) {
