@@ -168,111 +168,73 @@ int rg_lstm_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *c, rg_te
  *   dxp = (dar, daz, dan); dhp = (dar, daz, dan r). */
 static int gru_shape(rg_tape *tp, rg_entry *e) { return gates_shape(tp, e, 3, "rg_gru_gates"); }
 
-#define GRU_FORWARD(T, SIG, TANH)                                                      \
-    {                                                                                  \
-        const T *xp = e->in[0]->data, *hp = e->in[1]->data, *h = e->in[2]->data;       \
-        T *h2 = e->out[0]->data, *sv = e->saved;                                       \
+#define GRU_KERNELS(T, SFX, SIG, TANH)                                                 \
+    static void gru_fwd_##SFX(const T *xp, const T *hp, const T *h, T *h2, T *sv,       \
+                              int64_t B, int64_t H) {                                  \
         for (int64_t b = 0; b < B; ++b) {                                              \
-            const T *x = xp + b * 3 * H, *hh = hp + b * 3 * H;                         \
-            T *s = sv + b * 4 * H;                                                     \
+            const T *x = xp + b * 3 * H, *hh = hp + b * 3 * H, *hb = h + b * H;        \
+            T *s = sv + b * 4 * H, *hn = h2 + b * H;                                   \
+            for (int64_t j = 0; j < 2 * H; ++j) s[j] = SIG(x[j] + hh[j]);              \
             for (int64_t j = 0; j < H; ++j) {                                          \
-                T r = SIG(x[j] + hh[j]), z = SIG(x[H + j] + hh[H + j]);                \
-                T n = TANH(x[2 * H + j] + r * hh[2 * H + j]);                          \
-                h2[b * H + j] = (1 - z) * n + z * h[b * H + j];                        \
-                s[j] = r, s[H + j] = z, s[2 * H + j] = n, s[3 * H + j] = hh[2 * H + j]; \
+                s[3 * H + j] = hh[2 * H + j];                                          \
+                s[2 * H + j] = TANH(x[2 * H + j] + s[j] * hh[2 * H + j]);              \
             }                                                                          \
+            for (int64_t j = 0; j < H; ++j)                                            \
+                hn[j] = (1 - s[H + j]) * s[2 * H + j] + s[H + j] * hb[j];              \
         }                                                                              \
+    }                                                                                  \
+    /* One batch row; every pointer is real (see lstm_bwd_row). */                     \
+    static void gru_bwd_row_##SFX(const T *restrict s, const T *restrict hb,           \
+                                  const T *restrict g, T *restrict dx, T *restrict dhh, \
+                                  T *restrict dprev, int64_t H) {                      \
+        const T *r = s, *z = s + H, *n = s + 2 * H, *hn = s + 3 * H;                   \
+        for (int64_t j = 0; j < H; ++j) {                                              \
+            T dn = g[j] * (1 - z[j]), dz = g[j] * (hb[j] - n[j]);                      \
+            T dan = dn * (1 - n[j] * n[j]);                                            \
+            T dar = dan * hn[j] * r[j] * (1 - r[j]), daz = dz * z[j] * (1 - z[j]);     \
+            dx[j] += dar, dx[H + j] += daz, dx[2 * H + j] += dan;                      \
+            dhh[j] += dar, dhh[H + j] += daz, dhh[2 * H + j] += dan * r[j];            \
+            dprev[j] += g[j] * z[j];                                                   \
+        }                                                                              \
+    }                                                                                  \
+    static void gru_bwd_##SFX(rg_tape *tp, rg_entry *e, int64_t B, int64_t H) {        \
+        const T *h = e->in[2]->data, *sv = e->saved, *dh = e->out[0]->grad;            \
+        T *dxp = rg_grad(tp, e->in[0]), *dhp = rg_grad(tp, e->in[1]);                  \
+        T *dhprev = rg_grad(tp, e->in[2]);                                             \
+        T *sink = NULL; /* where an absent gradient's share goes */                    \
+        if (!dxp || !dhp || !dhprev) {                                                 \
+            sink = rg_tape_alloc(tp, (size_t)(7 * H) * sizeof(T));                     \
+            if (!sink) return;                                                         \
+            memset(sink, 0, (size_t)(7 * H) * sizeof(T));                              \
+        }                                                                              \
+        for (int64_t b = 0; b < B; ++b)                                                \
+            gru_bwd_row_##SFX(sv + b * 4 * H, h + b * H, dh + b * H,                   \
+                              dxp ? dxp + b * 3 * H : sink,                            \
+                              dhp ? dhp + b * 3 * H : sink + 3 * H,                    \
+                              dhprev ? dhprev + b * H : sink + 6 * H, H);              \
     }
 
-static void gru_forward_f32(const float *xp, const float *hp, const float *h, float *h2,
-                            float *sv, int64_t B, int64_t H) {
-    for (int64_t b = 0; b < B; ++b) {
-        const float *x = xp + b * 3 * H, *hh = hp + b * 3 * H, *hb = h + b * H;
-        float *s = sv + b * 4 * H, *hn = h2 + b * H;
-        for (int64_t j = 0; j < 2 * H; ++j) s[j] = rg_sigmoidf(x[j] + hh[j]);
-        for (int64_t j = 0; j < H; ++j) {
-            s[3 * H + j] = hh[2 * H + j];
-            s[2 * H + j] = rg_tanhf(x[2 * H + j] + s[j] * hh[2 * H + j]);
-        }
-        for (int64_t j = 0; j < H; ++j) {
-            float z = s[H + j], n = s[2 * H + j];
-            hn[j] = (1 - z) * n + z * hb[j];
-        }
-    }
-}
+GRU_KERNELS(float, f32, rg_sigmoidf, rg_tanhf)
+GRU_KERNELS(double, f64, sigm64, tanh)
 
 static void gru_forward(rg_tape *tp, rg_entry *e) {
     int64_t B = e->in[2]->shape[0], H = e->in[2]->shape[1];
     e->saved = rg_tape_alloc(tp, (size_t)(B * 4 * H) * rg_dtype_size(e->in[0]->dtype));
     if (!e->saved) return;
     if (e->in[0]->dtype == RG_F32)
-        gru_forward_f32(e->in[0]->data, e->in[1]->data, e->in[2]->data, e->out[0]->data,
-                        e->saved, B, H);
+        gru_fwd_f32(e->in[0]->data, e->in[1]->data, e->in[2]->data, e->out[0]->data,
+                    e->saved, B, H);
     else
-        GRU_FORWARD(double, sigm, tanh)
-}
-
-#define GRU_BACKWARD(T)                                                                \
-    {                                                                                  \
-        const T *h = e->in[2]->data, *sv = e->saved, *dh = e->out[0]->grad;            \
-        T *dxp = rg_grad(tp, e->in[0]), *dhp = rg_grad(tp, e->in[1]);                  \
-        T *dhprev = rg_grad(tp, e->in[2]);                                             \
-        for (int64_t b = 0; b < B; ++b) {                                              \
-            const T *s = sv + b * 4 * H;                                               \
-            for (int64_t j = 0; j < H; ++j) {                                          \
-                int64_t k = b * H + j, g0 = b * 3 * H + j;                             \
-                T r = s[j], z = s[H + j], n = s[2 * H + j], hn = s[3 * H + j];         \
-                T dn = dh[k] * (1 - z), dz = dh[k] * (h[k] - n);                       \
-                T dan = dn * (1 - n * n), dar = dan * hn * r * (1 - r);                \
-                T daz = dz * z * (1 - z);                                              \
-                if (dxp) {                                                             \
-                    dxp[g0] += dar, dxp[g0 + H] += daz, dxp[g0 + 2 * H] += dan;        \
-                }                                                                      \
-                if (dhp) {                                                             \
-                    dhp[g0] += dar, dhp[g0 + H] += daz, dhp[g0 + 2 * H] += dan * r;    \
-                }                                                                      \
-                if (dhprev) dhprev[k] += dh[k] * z;                                    \
-            }                                                                          \
-        }                                                                              \
-    }
-
-/* One batch row of the float32 GRU backward (real pointers only, see lstm_bwd_row). */
-static void gru_bwd_row(const float *restrict s, const float *restrict hb,
-                        const float *restrict g, float *restrict dx, float *restrict dhh,
-                        float *restrict dprev, int64_t H) {
-    const float *r = s, *z = s + H, *n = s + 2 * H, *hn = s + 3 * H;
-    for (int64_t j = 0; j < H; ++j) {
-        float dn = g[j] * (1 - z[j]), dz = g[j] * (hb[j] - n[j]);
-        float dan = dn * (1 - n[j] * n[j]);
-        float dar = dan * hn[j] * r[j] * (1 - r[j]), daz = dz * z[j] * (1 - z[j]);
-        dx[j] += dar, dx[H + j] += daz, dx[2 * H + j] += dan;
-        dhh[j] += dar, dhh[H + j] += daz, dhh[2 * H + j] += dan * r[j];
-        dprev[j] += g[j] * z[j];
-    }
-}
-
-static void gru_backward_f32(rg_tape *tp, rg_entry *e, int64_t B, int64_t H) {
-    const float *h = e->in[2]->data, *sv = e->saved, *dh = e->out[0]->grad;
-    float *dxp = rg_grad(tp, e->in[0]), *dhp = rg_grad(tp, e->in[1]);
-    float *dhprev = rg_grad(tp, e->in[2]);
-    float *sink = NULL; /* where an absent gradient's share goes */
-    if (!dxp || !dhp || !dhprev) {
-        sink = rg_tape_alloc(tp, (size_t)(7 * H) * sizeof(float));
-        if (!sink) return;
-        memset(sink, 0, (size_t)(7 * H) * sizeof(float));
-    }
-    for (int64_t b = 0; b < B; ++b)
-        gru_bwd_row(sv + b * 4 * H, h + b * H, dh + b * H, dxp ? dxp + b * 3 * H : sink,
-                    dhp ? dhp + b * 3 * H : sink + 3 * H, dhprev ? dhprev + b * H : sink + 6 * H,
-                    H);
+        gru_fwd_f64(e->in[0]->data, e->in[1]->data, e->in[2]->data, e->out[0]->data,
+                    e->saved, B, H);
 }
 
 static void gru_backward(rg_tape *tp, rg_entry *e) {
     int64_t B = e->in[2]->shape[0], H = e->in[2]->shape[1];
     if (e->in[0]->dtype == RG_F32)
-        gru_backward_f32(tp, e, B, H);
+        gru_bwd_f32(tp, e, B, H);
     else
-        GRU_BACKWARD(double)
+        gru_bwd_f64(tp, e, B, H);
 }
 
 static const rg_op op_gru = {"gru_gates", 3, 1, gru_shape, gru_forward, gru_backward};
