@@ -164,6 +164,13 @@ static int lstm_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor *co
     return rg_lstm_cell(tp, xp, in[0], in[1], c->param[1], c->param[3], &out[0], &out[1]);
 }
 
+static int lstm_step_rows(rg_tape *tp, const rg_cell *c, rg_tensor *P, rg_tensor *ids,
+                          rg_tensor *const *in, rg_tensor **out)
+{
+    return rg_lstm_cell_rows(tp, P, ids, in[0], in[1], c->param[1], c->param[3], &out[0],
+                             &out[1]);
+}
+
 static int lstm_composed_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp,
                               rg_tensor *const *in, rg_tensor **out)
 {
@@ -183,7 +190,7 @@ static int lstm_composed_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp,
 
 const rg_cell_type rg_cell_lstm = {
     .name = "lstm", .n_state = 2, .init = lstm_init,
-    .project = rg_cell_project_standard, .step = lstm_step};
+    .project = rg_cell_project_standard, .step = lstm_step, .step_rows = lstm_step_rows};
 const rg_cell_type rg_cell_lstm_composed = {
     .name = "lstm_composed", .n_state = 2, .init = lstm_init,
     .project = rg_cell_project_standard, .step = lstm_composed_step};

@@ -92,6 +92,12 @@ typedef struct rg_cell_type {
     /* Optional initial state for B sequences (state[n_state] each [B,H]);
      * NULL: zeros.  Used when the caller gives no initial state. */
     int (*init_state)(rg_tape *tp, const rg_cell *c, int64_t B, rg_tensor **state);
+    /* Optional, for rg_seq_forward_ids with a project hook: one step whose
+     * projected input is rows ids [B] (I32) of P [V,Pw], the embedding table
+     * already mapped by project, so the T*B gathered rows never exist.  NULL:
+     * the rows are gathered first and step runs as usual. */
+    int (*step_rows)(rg_tape *tp, const rg_cell *c, rg_tensor *P, rg_tensor *ids,
+                     rg_tensor *const *state_in, rg_tensor **state_out);
 } rg_cell_type;
 
 /* One cell: its type, sizes and parameters (borrowed from the registry). */
@@ -184,10 +190,11 @@ rg_tensor *rg_seq_forward(rg_tape *tp, const rg_seq *s, rg_tensor *x, const int3
 /* The same stack fed through an embedding table: ids I32 [T,B] index emb [V,I]
  * (I = input_size).  Equal to rg_seq_forward(tp, s, rg_embedding(tp, emb, ids),
  * ...), but when the first layer's cells use rg_cell_project_standard (every
- * built-in cell does) their input projection is rg_embedding_linear: with
- * V <= T*B it maps the V table rows once instead of the T*B looked-up rows, in
- * forward and in backward (a language model's first layer then costs what a
- * second layer without input projection would). */
+ * built-in cell does) and V <= T*B, the V table rows are mapped through W_ih
+ * once instead of the T*B looked-up rows, in forward and in backward (a language
+ * model's first layer then costs what a second layer without input projection
+ * would): cells with step_rows (the built-in LSTM) read their rows straight
+ * from the mapped table, the others get them through rg_embedding_linear. */
 rg_tensor *rg_seq_forward_ids(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_tensor *ids,
                               const int32_t *lengths, rg_tensor *const *init,
                               rg_tensor **final, rg_rng *dropout_rng);

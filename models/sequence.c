@@ -84,17 +84,23 @@ static int build_masks(rg_tape *tp, rg_dtype dt, int64_t T, int64_t B, const int
 /* Runs one direction of one layer over the projected inputs xp [T*B,Pw].
  * state[] holds the initial state on entry and the final state on exit;
  * outs[t] gets the output [B,H] of time t. */
-static int run_direction(rg_tape *tp, const rg_cell *c, rg_tensor *xp, int64_t T, int64_t B,
-                         bool reverse, rg_tensor **m, rg_tensor **inv, rg_tensor **state,
-                         rg_tensor **outs)
+static int run_direction(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor *P,
+                         const rg_tensor *ids, int64_t T, int64_t B, bool reverse,
+                         rg_tensor **m, rg_tensor **inv, rg_tensor **state, rg_tensor **outs)
 {
     int ns = c->type->n_state;
     for (int64_t s = 0; s < T; s++) {
         int64_t t = reverse ? T - 1 - s : s;
         rg_tensor *next[RG_CELL_MAX_STATE] = {0};
-        rg_tensor *xt = rg_slice(tp, xp, 0, t * B, B);
-        if (!xt || c->type->step(tp, c, xt, state, next) != 0)
-            return -1;
+        if (P) { /* rows t of the ids index the mapped table */
+            rg_tensor *it = rg_from_data(tp, RG_I32, RG_DIMS(B), (const int32_t *)ids->data + t * B);
+            if (!it || c->type->step_rows(tp, c, P, it, state, next) != 0)
+                return -1;
+        } else {
+            rg_tensor *xt = rg_slice(tp, xp, 0, t * B, B);
+            if (!xt || c->type->step(tp, c, xt, state, next) != 0)
+                return -1;
+        }
         for (int j = 0; j < ns; j++)
             if (!next[j])
                 return -1;
@@ -156,11 +162,13 @@ static int check_inputs(rg_tape *tp, const rg_seq *s, int64_t T, int64_t B,
     return 0;
 }
 
-/* The stack over T steps of B sequences.  Layer 0 reads x [T,B,I], or, when
- * xp0 is given, its directions' input projections xp0[d] [T*B,P] directly. */
+/* The stack over T steps of B sequences.  Layer 0 reads x [T,B,I]; or, when
+ * xp0 is given, its directions' input projections xp0[d] [T*B,P] directly; or,
+ * when P0 is given, rows ids [T,B] of its directions' mapped tables P0[d]. */
 static rg_tensor *seq_run(rg_tape *tp, const rg_seq *s, int64_t T, int64_t B, rg_tensor *x,
-                          rg_tensor *const *xp0, const int32_t *lengths, rg_tensor *const *init,
-                          rg_tensor **final, rg_rng *dropout_rng)
+                          rg_tensor *const *xp0, rg_tensor *const *P0, const rg_tensor *ids,
+                          const int32_t *lengths, rg_tensor *const *init, rg_tensor **final,
+                          rg_rng *dropout_rng)
 {
     int ns = s->cfg.cell->n_state, L = s->L, D = s->D;
     if (final)
@@ -196,22 +204,25 @@ static rg_tensor *seq_run(rg_tape *tp, const rg_seq *s, int64_t T, int64_t B, rg
     rg_tensor *layer_in = x;
     for (int k = 0; k < L; k++) {
         /* all T steps' inputs in one matrix product before the loop */
-        rg_tensor *flat = k == 0 && xp0 ? NULL
+        bool given = k == 0 && (xp0 || P0); /* layer 0's inputs come projected */
+        rg_tensor *flat = given ? NULL
                           : rg_reshape(tp, layer_in, RG_DIMS(T * B, layer_in->shape[2]));
-        if (!flat && !(k == 0 && xp0))
+        if (!flat && !given)
             return NULL;
         for (int d = 0; d < D; d++) {
             const rg_cell *c = &s->cells[k * D + d];
-            rg_tensor *xp = k == 0 && xp0 ? xp0[d]
+            rg_tensor *P = k == 0 && P0 ? P0[d] : NULL;
+            rg_tensor *xp = P ? NULL
+                            : k == 0 && xp0 ? xp0[d]
                             : c->type->project ? c->type->project(tp, c, flat) : flat;
             rg_tensor *state[RG_CELL_MAX_STATE] = {0};
-            if (!xp || rg_cell_initial_state(tp, c, B, state) != 0)
+            if ((!xp && !P) || rg_cell_initial_state(tp, c, B, state) != 0)
                 return NULL;
             for (int j = 0; init && j < ns; j++)
                 if (init[j])
                     state[j] = rg_reshape(tp, rg_slice(tp, init[j], 0, k * D + d, 1),
                                           RG_DIMS(B, H));
-            if (run_direction(tp, c, xp, T, B, d == 1, m, inv, state, outs + d * T) != 0)
+            if (run_direction(tp, c, xp, P, ids, T, B, d == 1, m, inv, state, outs + d * T) != 0)
                 return NULL;
             for (int j = 0; j < ns; j++)
                 fin[j * L * D + k * D + d] = state[j];
@@ -242,7 +253,8 @@ rg_tensor *rg_seq_forward(rg_tape *tp, const rg_seq *s, rg_tensor *x, const int3
 {
     if (!s || !x || check_x(tp, s, x) != 0)
         return NULL;
-    return seq_run(tp, s, x->shape[0], x->shape[1], x, NULL, lengths, init, final, dropout_rng);
+    return seq_run(tp, s, x->shape[0], x->shape[1], x, NULL, NULL, NULL, lengths, init, final,
+                   dropout_rng);
 }
 
 rg_tensor *rg_seq_forward_ids(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_tensor *ids,
@@ -266,8 +278,19 @@ rg_tensor *rg_seq_forward_ids(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_t
     for (int d = 0; d < s->D; d++)
         standard = standard && s->cells[d].type->project == rg_cell_project_standard;
     if (!standard) /* a cell with its own projection: look the rows up first */
-        return seq_run(tp, s, T, B, rg_embedding(tp, emb, ids), NULL, lengths, init, final,
-                       dropout_rng);
+        return seq_run(tp, s, T, B, rg_embedding(tp, emb, ids), NULL, NULL, NULL, lengths, init,
+                       final, dropout_rng);
+    /* mapping the table pays when it has no more rows than there are ids */
+    bool rows = emb->shape[0] <= T * B;
+    for (int d = 0; d < s->D; d++)
+        rows = rows && s->cells[d].type->step_rows;
+    if (rows) { /* map the table once per direction; steps read its rows */
+        rg_tensor *P0[2] = {NULL, NULL};
+        for (int d = 0; d < s->D; d++)
+            if (!(P0[d] = rg_cell_project_standard(tp, &s->cells[d], emb)))
+                return NULL;
+        return seq_run(tp, s, T, B, NULL, NULL, P0, ids, lengths, init, final, dropout_rng);
+    }
     rg_tensor *xp0[2] = {NULL, NULL};
     for (int d = 0; d < s->D; d++) {
         const rg_cell *c = &s->cells[d];
@@ -276,5 +299,5 @@ rg_tensor *rg_seq_forward_ids(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_t
         if (!xp0[d])
             return NULL;
     }
-    return seq_run(tp, s, T, B, NULL, xp0, lengths, init, final, dropout_rng);
+    return seq_run(tp, s, T, B, NULL, xp0, NULL, NULL, lengths, init, final, dropout_rng);
 }

@@ -330,5 +330,97 @@ int rg_lstm_cell(rg_tape *tp, rg_tensor *xp, rg_tensor *h, rg_tensor *c, rg_tens
     return r;
 }
 
-const rg_op *const rg_rows_fused[] = {&op_lstm, &op_gru, &op_lcell};
-const int rg_rows_fused_n = 3;
+/* ---- LSTM cell reading its projected input from a mapped table -----------------
+ * P [V,4H] (an embedding table already mapped through W_ih, b_ih), ids I32 [B],
+ * h, c [B,H], W_hh [4H,H], b_hh [4H] -> h', c': rg_lstm_cell with xp = P[ids],
+ * without materialising the gathered rows or their gradient: backward adds
+ * da[b] straight into dP[ids[b]]. */
+static int lrows_shape(rg_tape *tp, rg_entry *e) {
+    char a[64], b[64], c[64];
+    const rg_tensor *P = e->in[0], *ids = e->in[1], *h = e->in[2], *W = e->in[4];
+    if (ids->dtype != RG_I32 || ids->rank != 1)
+        return rg_op_error(tp, "rg_lstm_cell_rows: ids must be I32 [B], got %s %s",
+                           rg_dtype_name(ids->dtype), rg_shape_str(ids, a, sizeof a));
+    for (int k = 0; k < 6; ++k)
+        if (k != 1 && (e->in[k]->dtype == RG_I32 || e->in[k]->dtype != P->dtype))
+            return rg_op_error(tp, "rg_lstm_cell_rows: inputs must share a float dtype "
+                                   "(input %d is %s)", k, rg_dtype_name(e->in[k]->dtype));
+    int64_t B = h->shape[0], H = h->shape[1];
+    if (h->rank != 2 || !rg_same_shape(h, e->in[3]) || ids->shape[0] != B || P->rank != 2 ||
+        P->shape[1] != 4 * H || W->rank != 2 || W->shape[0] != 4 * H || W->shape[1] != H ||
+        e->in[5]->rank != 1 || e->in[5]->shape[0] != 4 * H)
+        return rg_op_error(tp, "rg_lstm_cell_rows: expected P [V,4H], ids [B], h, c [B,H], "
+                               "W_hh [4H,H], b_hh [4H]: P %s, h %s, W_hh %s",
+                           rg_shape_str(P, a, sizeof a), rg_shape_str(h, b, sizeof b),
+                           rg_shape_str(W, c, sizeof c));
+    const int32_t *iv = ids->data;
+    for (int64_t k = 0; k < B; ++k)
+        if (iv[k] < 0 || iv[k] >= P->shape[0])
+            return rg_op_error(tp, "rg_lstm_cell_rows: id %d at index %lld out of range for "
+                               "V = %lld", (int)iv[k], (long long)k, (long long)P->shape[0]);
+    for (int k = 0; k < 2; ++k) {
+        e->out[k]->rank = 2;
+        e->out[k]->shape[0] = B;
+        e->out[k]->shape[1] = H;
+    }
+    return 0;
+}
+
+static void lrows_forward(rg_tape *tp, rg_entry *e) {
+    const rg_tensor *P = e->in[0], *h = e->in[2], *W = e->in[4], *bias = e->in[5];
+    const int32_t *iv = e->in[1]->data;
+    int64_t B = h->shape[0], H = h->shape[1];
+    size_t es = rg_dtype_size(P->dtype), row = (size_t)(4 * H) * es;
+    e->saved = rg_tape_alloc(tp, (size_t)B * row);
+    if (!e->saved) return;
+    /* sv = P[ids] + b_hh, then sv += h W_hh^T: the pre-activations, in place */
+    for (int64_t b = 0; b < B; ++b) {
+        char *sb = (char *)e->saved + (size_t)b * row;
+        memcpy(sb, (const char *)P->data + (size_t)iv[b] * row, row);
+        add_into(P->dtype, sb, bias->data, 4 * H);
+    }
+    if (P->dtype == RG_F32)
+        rg_gemm_f32(false, true, B, 4 * H, H, 1, h->data, H, W->data, H, 1, e->saved, 4 * H);
+    else
+        rg_gemm_f64(false, true, B, 4 * H, H, 1, h->data, H, W->data, H, 1, e->saved, 4 * H);
+    lstm_act(e, 3);
+}
+
+static void lrows_backward(rg_tape *tp, rg_entry *e) {
+    rg_tensor *P = e->in[0], *h = e->in[2], *W = e->in[4];
+    const int32_t *iv = e->in[1]->data;
+    int64_t B = h->shape[0], H = h->shape[1];
+    rg_dtype dt = h->dtype;
+    size_t row = (size_t)(4 * H) * rg_dtype_size(dt);
+    char *da = lstm_da(tp, e, 3); /* kept until the sweep ends: deferred dW_hh */
+    if (!da) return;
+    char *dP = rg_grad(tp, P), *dh = rg_grad(tp, h), *dW = rg_grad(tp, W);
+    char *db = rg_grad(tp, e->in[5]);
+    for (int64_t b = 0; b < B; ++b) {
+        if (dP) add_into(dt, dP + (size_t)iv[b] * row, da + (size_t)b * row, 4 * H);
+        if (db) add_into(dt, db, da + (size_t)b * row, 4 * H);
+    }
+    if (dt == RG_F32) {
+        if (dh) rg_gemm_f32(false, false, B, H, 4 * H, 1, (float *)da, 4 * H, W->data, H, 1, (float *)dh, H);
+        if (dW && !rg_defer_weight_grad(tp, W, dW, da, h->data, B))
+            rg_gemm_f32(true, false, 4 * H, H, B, 1, (float *)da, 4 * H, h->data, H, 1, (float *)dW, H);
+    } else {
+        if (dh) rg_gemm_f64(false, false, B, H, 4 * H, 1, (double *)da, 4 * H, W->data, H, 1, (double *)dh, H);
+        if (dW && !rg_defer_weight_grad(tp, W, dW, da, h->data, B))
+            rg_gemm_f64(true, false, 4 * H, H, B, 1, (double *)da, 4 * H, h->data, H, 1, (double *)dW, H);
+    }
+}
+
+static const rg_op op_lrows = {"lstm_cell_rows", 6, 2, lrows_shape, lrows_forward, lrows_backward};
+
+int rg_lstm_cell_rows(rg_tape *tp, rg_tensor *P, rg_tensor *ids, rg_tensor *h, rg_tensor *c,
+                      rg_tensor *W_hh, rg_tensor *b_hh, rg_tensor **h_out, rg_tensor **c_out) {
+    rg_tensor *out[2] = {NULL, NULL};
+    int r = rg_apply_multi(tp, &op_lrows, 6, (rg_tensor *[]){P, ids, h, c, W_hh, b_hh}, NULL, out);
+    *h_out = out[0];
+    *c_out = out[1];
+    return r;
+}
+
+const rg_op *const rg_rows_fused[] = {&op_lstm, &op_gru, &op_lcell, &op_lrows};
+const int rg_rows_fused_n = 4;

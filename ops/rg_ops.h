@@ -99,6 +99,11 @@ int rg_lstm_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *c,
  * product (and with W_hh's gradient batched over the steps).  0 or -1. */
 int rg_lstm_cell(rg_tape *tp, rg_tensor *xp, rg_tensor *h, rg_tensor *c, rg_tensor *W_hh,
                  rg_tensor *b_hh, rg_tensor **h_out, rg_tensor **c_out);
+/* rg_lstm_cell with xp = P[ids]: P [V,4H] an embedding table already mapped
+ * through W_ih and b_ih, ids I32 [B]; the gathered rows and their gradient are
+ * never materialised (backward adds straight into P's gradient rows). */
+int rg_lstm_cell_rows(rg_tape *tp, rg_tensor *P, rg_tensor *ids, rg_tensor *h, rg_tensor *c,
+                      rg_tensor *W_hh, rg_tensor *b_hh, rg_tensor **h_out, rg_tensor **c_out);
 /* GRU pointwise step, gate order r,z,n.  xp, hp [B,3H], h [B,H] -> h' [B,H]:
  *   r = sigmoid(xp_r + hp_r); z = sigmoid(xp_z + hp_z);
  *   n = tanh(xp_n + r*hp_n); h' = (1-z)*n + z*h. */

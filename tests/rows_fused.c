@@ -27,6 +27,12 @@ static rg_tensor *lcell_c_only(rg_tape *tp, rg_tensor *const *in, int n) {
         return NULL;
     return c;
 }
+static rg_tensor *lrows(rg_tape *tp, rg_tensor *const *in, int n) {
+    rg_tensor *h, *c;
+    if (rg_lstm_cell_rows(tp, in[0], in[1], in[2], in[3], in[4], in[5], &h, &c) < 0)
+        return NULL;
+    return rg_concat(tp, 2, (rg_tensor *[]){h, c}, 1);
+}
 static rg_tensor *gru(rg_tape *tp, rg_tensor *const *in, int n) {
     return rg_gru_gates(tp, in[0], in[1], in[2]);
 }
@@ -41,6 +47,10 @@ const rg_gradrow rg_gradrows_fused[] = {
     {"lstm_cell", "lstm_cell", 5,
      {IN(2, -1, 12), IN(2, -1, 3), IN(2, -1, 3), IN(2, 12, 3), {RG_F64, 1, {12}, -1.5, 1.5}},
      lcell},
+    {"lstm_cell_rows", "lstm_cell_rows", 6,
+     {IN(2, 5, 12), {RG_I32, 1, {-1}, 0, 5}, IN(2, -1, 3), IN(2, -1, 3), IN(2, 12, 3),
+      {RG_F64, 1, {12}, -1.5, 1.5}},
+     lrows},
     {"lstm_cell_nobias_c_only", "lstm_cell", 4,
      {IN(2, -1, 12), IN(2, -1, 3), IN(2, -1, 3), IN(2, 12, 3)}, lcell_c_only},
 };
