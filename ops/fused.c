@@ -296,16 +296,14 @@ static void lcell_forward(rg_tape *tp, rg_entry *e) {
     lstm_act(e, 2);
 }
 
-static void lcell_backward(rg_tape *tp, rg_entry *e) {
-    rg_tensor *h = e->in[1], *W = e->in[3];
+/* The recurrent part of an LSTM cell's backward from the gate gradient da
+ * [B,4H]: db_hh += sum_b da, dh += da W_hh, and dW_hh += da^T h deferred to one
+ * GEMM over all steps (da stays allocated until the sweep ends). */
+static void lcell_backward_recurrent(rg_tape *tp, char *da, rg_tensor *h, rg_tensor *W,
+                                     rg_tensor *bias) {
     int64_t B = h->shape[0], H = h->shape[1];
     rg_dtype dt = h->dtype;
-    /* da stays allocated until the sweep ends (the deferred dW_hh reads it) */
-    char *da = lstm_da(tp, e, 2);
-    if (!da) return;
-    char *dh = rg_grad(tp, h), *dW = rg_grad(tp, W);
-    char *db = e->n_in == 5 ? rg_grad(tp, e->in[4]) : NULL;
-    add_into(dt, rg_grad(tp, e->in[0]), da, B * 4 * H);
+    char *dh = rg_grad(tp, h), *dW = rg_grad(tp, W), *db = bias ? rg_grad(tp, bias) : NULL;
     for (int64_t b = 0; db && b < B; ++b)
         add_into(dt, db, da + (size_t)(b * 4 * H) * rg_dtype_size(dt), 4 * H);
     if (dt == RG_F32) {
@@ -318,6 +316,14 @@ static void lcell_backward(rg_tape *tp, rg_entry *e) {
             rg_gemm_f64(true, false, 4 * H, H, B, 1, (double *)da, 4 * H, h->data, H, 1, (double *)dW, H);
     }
 }
+
+static void lcell_backward(rg_tape *tp, rg_entry *e) {
+    char *da = lstm_da(tp, e, 2);
+    if (!da) return;
+    add_into(e->in[0]->dtype, rg_grad(tp, e->in[0]), da, e->in[0]->numel);
+    lcell_backward_recurrent(tp, da, e->in[1], e->in[3], e->n_in == 5 ? e->in[4] : NULL);
+}
+
 static const rg_op op_lcell = {"lstm_cell", -1, 2, lcell_shape, lcell_forward, lcell_backward};
 
 int rg_lstm_cell(rg_tape *tp, rg_tensor *xp, rg_tensor *h, rg_tensor *c, rg_tensor *W_hh,
@@ -387,28 +393,16 @@ static void lrows_forward(rg_tape *tp, rg_entry *e) {
 }
 
 static void lrows_backward(rg_tape *tp, rg_entry *e) {
-    rg_tensor *P = e->in[0], *h = e->in[2], *W = e->in[4];
+    rg_tensor *P = e->in[0], *h = e->in[2];
     const int32_t *iv = e->in[1]->data;
     int64_t B = h->shape[0], H = h->shape[1];
-    rg_dtype dt = h->dtype;
-    size_t row = (size_t)(4 * H) * rg_dtype_size(dt);
-    char *da = lstm_da(tp, e, 3); /* kept until the sweep ends: deferred dW_hh */
+    size_t row = (size_t)(4 * H) * rg_dtype_size(h->dtype);
+    char *da = lstm_da(tp, e, 3);
     if (!da) return;
-    char *dP = rg_grad(tp, P), *dh = rg_grad(tp, h), *dW = rg_grad(tp, W);
-    char *db = rg_grad(tp, e->in[5]);
-    for (int64_t b = 0; b < B; ++b) {
-        if (dP) add_into(dt, dP + (size_t)iv[b] * row, da + (size_t)b * row, 4 * H);
-        if (db) add_into(dt, db, da + (size_t)b * row, 4 * H);
-    }
-    if (dt == RG_F32) {
-        if (dh) rg_gemm_f32(false, false, B, H, 4 * H, 1, (float *)da, 4 * H, W->data, H, 1, (float *)dh, H);
-        if (dW && !rg_defer_weight_grad(tp, W, dW, da, h->data, B))
-            rg_gemm_f32(true, false, 4 * H, H, B, 1, (float *)da, 4 * H, h->data, H, 1, (float *)dW, H);
-    } else {
-        if (dh) rg_gemm_f64(false, false, B, H, 4 * H, 1, (double *)da, 4 * H, W->data, H, 1, (double *)dh, H);
-        if (dW && !rg_defer_weight_grad(tp, W, dW, da, h->data, B))
-            rg_gemm_f64(true, false, 4 * H, H, B, 1, (double *)da, 4 * H, h->data, H, 1, (double *)dW, H);
-    }
+    char *dP = rg_grad(tp, P);
+    for (int64_t b = 0; dP && b < B; ++b) /* the rows' gradient goes straight to the table */
+        add_into(h->dtype, dP + (size_t)iv[b] * row, da + (size_t)b * row, 4 * H);
+    lcell_backward_recurrent(tp, da, h, e->in[4], e->in[5]);
 }
 
 static const rg_op op_lrows = {"lstm_cell_rows", 6, 2, lrows_shape, lrows_forward, lrows_backward};
