@@ -66,6 +66,13 @@ const rg_tensor *rg_safetensors_get(const rg_safetensors *st, const char *name);
 /* Writes st to path with every tensor converted to file_dtype (RG_F32 or
  * RG_F64), atomically.  0 or -1. */
 int rg_safetensors_write(const rg_safetensors *st, const char *path, rg_dtype file_dtype);
+/* Two-phase writing, for files that must change together: writes st to a new
+ * temporary file beside path ("<path>.tmp-XXXXXX", flushed and fsync'ed) and
+ * returns its name in *tmp_path (free it); rg_file_commit then renames it over
+ * path (and fsyncs the folder).  On failure no temporary file is left.  0 or -1. */
+int rg_safetensors_write_staged(const rg_safetensors *st, const char *path,
+                                rg_dtype file_dtype, char **tmp_path);
+int rg_file_commit(const char *tmp_path, const char *path);
 
 /* Reads a whole file.  NULL (and a message naming path) on any problem:
  * unreadable or truncated file, header length larger than the file, header not

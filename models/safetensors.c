@@ -999,9 +999,12 @@ static void st_sync_dir(const char *path)
     free(dir);
 }
 
-int rg_safetensors_write(const rg_safetensors *st, const char *path, rg_dtype file_dtype)
+/* Writes st to a new temporary file beside path ("<path>.tmp-XXXXXX"),
+ * flushed and fsync'ed; *tmp_out gets its name.  On failure nothing is left. */
+static int st_write_temp(const rg_safetensors *st, const char *path, rg_dtype file_dtype,
+                         const char *fn, char **tmp_out)
 {
-    static const char fn[] = "rg_safetensors_write";
+    *tmp_out = NULL;
     if (!st || !path || !path[0]) {
         st_error(fn, path, "NULL container or empty path");
         return -1;
@@ -1064,15 +1067,8 @@ int rg_safetensors_write(const rg_safetensors *st, const char *path, rg_dtype fi
         f = NULL;
         goto fail_io;
     }
-    f = NULL;
-    if (rename(tmp, path) != 0) {
-        err = errno;
-        what = "cannot rename the temporary file over it";
-        goto fail;
-    }
-    st_sync_dir(path);
-    free(tmp);
     free(hdr.p);
+    *tmp_out = tmp;
     return 0;
 fail_io:
     err = errno;
@@ -1084,4 +1080,49 @@ fail:
     free(tmp);
     free(hdr.p);
     return -1;
+}
+
+int rg_safetensors_write_staged(const rg_safetensors *st, const char *path,
+                                rg_dtype file_dtype, char **tmp_path)
+{
+    if (!tmp_path) {
+        st_error("rg_safetensors_write_staged", path, "tmp_path is NULL");
+        return -1;
+    }
+    return st_write_temp(st, path, file_dtype, "rg_safetensors_write_staged", tmp_path);
+}
+
+int rg_file_commit(const char *tmp_path, const char *path)
+{
+    if (!tmp_path || !path || !path[0]) {
+        rg_set_error("rg_file_commit: NULL or empty path");
+        return -1;
+    }
+    if (rename(tmp_path, path) != 0) {
+        int err = errno;
+        unlink(tmp_path);
+        rg_set_error("rg_file_commit: %s: cannot rename the temporary file over it: %s", path,
+                     strerror(err));
+        return -1;
+    }
+    st_sync_dir(path);
+    return 0;
+}
+
+int rg_safetensors_write(const rg_safetensors *st, const char *path, rg_dtype file_dtype)
+{
+    char *tmp;
+    if (st_write_temp(st, path, file_dtype, "rg_safetensors_write", &tmp) != 0)
+        return -1;
+    if (rename(tmp, path) != 0) {
+        int err = errno;
+        unlink(tmp);
+        free(tmp);
+        st_error("rg_safetensors_write", path, "cannot rename the temporary file over it: %s",
+                 strerror(err));
+        return -1;
+    }
+    st_sync_dir(path);
+    free(tmp);
+    return 0;
 }
