@@ -12,10 +12,12 @@
  * autograd/rg_core.h  tensors, tape, backward, errors, RNG, gradcheck
  * ops/rg_ops.h        the built-in op table's public functions
  * models/rg_models.h  parameters, layers, cells, sequence models, optimizers, checkpoints
+ * train/rg_train.h    the training core: flags, sharded steps, runs with checkpoints and resume
  */
 #ifndef RETROGRAD_H
 #define RETROGRAD_H
 #include "rg_core.h"
 #include "rg_ops.h"
 #include "rg_models.h"
+#include "rg_train.h"
 #endif

@@ -28,16 +28,10 @@ int charlm_vocab_format(const charlm_vocab *v, char *buf, size_t size);
 /* Parses the metadata form; -1 with a message on a malformed list or a repeat. */
 int charlm_vocab_parse(charlm_vocab *v, const char *s, const char *file);
 
-/* A whole file in memory.  -1 with a message naming path when it cannot be read
- * or is empty. */
-int charlm_read_file(const char *path, uint8_t **data, int64_t *n);
 /* Maps text to token ids; -1 with a message naming the first byte that is not
  * in v and its offset (file names the text in the message). */
 int charlm_encode(const charlm_vocab *v, const uint8_t *text, int64_t n, int32_t *ids,
                   const char *file);
-/* The bundled corpus "data/<name>": in the current directory, else in the
- * source tree compiled in (CHARLM_SOURCE_DIR).  Returns a static buffer. */
-const char *charlm_default_text(const char *name);
 /* FNV-1a of a byte string (to tell whether a resumed run reads the same text). */
 uint64_t charlm_fnv1a(const uint8_t *p, int64_t n);
 
@@ -65,9 +59,9 @@ int charlm_state_count(const charlm_model *m);  /* 2 for LSTM (h, c), else 1 */
  * [L,B,H]; final: NULL or room for n_state tensors [L,B,H]. */
 rg_tensor *charlm_forward(rg_tape *tp, const charlm_model *m, rg_tensor *ids,
                           rg_tensor *const *init, rg_tensor **final, rg_rng *dropout_rng);
-/* Writes the checkpoint (F32, metadata cell + vocab + extra pairs {k, v, ...,
- * NULL}) atomically.  0 or -1. */
-int charlm_model_save(const charlm_model *m, const char *path, const char *const *extra_meta);
+/* The checkpoint's container: the parameters and the metadata cell, vocab and
+ * format (add more, then write it).  NULL on error. */
+rg_safetensors *charlm_model_container(const charlm_model *m);
 /* Reads a checkpoint: cell and vocabulary from the metadata, sizes from the
  * tensors, values converted to dt.  On error m is left empty.  0 or -1. */
 int charlm_model_load(charlm_model *m, const char *path, rg_dtype dt);
@@ -79,48 +73,33 @@ typedef void (*charlm_progress_fn)(int64_t done, int64_t total, void *user);
 int charlm_eval_ids(const charlm_model *m, const int32_t *ids, int64_t n, double *sum_nll,
                     charlm_progress_fn progress, void *user);
 
-/* ---- command line (cli.c) -------------------------------------------------- */
-typedef enum cli_kind { CLI_INT, CLI_DOUBLE, CLI_STRING, CLI_FLAG } cli_kind;
-typedef struct cli_flag {
-    const char *name;   /* "--hidden" */
-    cli_kind kind;
-    void *dest;         /* int64_t*, double*, const char**, bool* */
-    double min, max;    /* inclusive bounds of numbers */
-    const char *help;   /* NULL: not listed in --help (for tests) */
-    bool seen;          /* set by cli_parse */
-} cli_flag;
-/* Parses argv[first..argc).  0: parsed; 1: --help printed to stdout; -1: a
- * message was printed to stderr ("charlm train: unknown flag '--x'"). */
-int cli_parse(const char *prog, const char *usage, int argc, char **argv, int first,
-              cli_flag *flags, int n);
-bool cli_seen(const cli_flag *flags, int n, const char *name);
+/* ---- the training task (task.c): data and loss for the training core -------- */
+enum { CHARLM_MAX_SHARDS = 16 };
+typedef struct charlm_task {
+    charlm_model *m;
+    const int32_t *ids;      /* the encoded text: [0, n_train) trains, the rest validates */
+    int64_t n_train, n_val;
+    int64_t T, B;            /* unroll, batch */
+    bool carry;              /* --carry-state: B streams read in order, state carried */
+    int64_t carry_pos;       /* offset inside each stream */
+    uint64_t text_hash;      /* of the text bytes, to tell a resumed run reads its text */
+    int64_t text_bytes;
+    int32_t *in, *tg;        /* the step's ids [T,B] and targets [T*B] */
+    rg_tensor *state[RG_CELL_MAX_STATE];                      /* carried [L,B,H] */
+    rg_tensor *final[CHARLM_MAX_SHARDS][RG_CELL_MAX_STATE];   /* per shard, on its tape */
+} charlm_task;
 
-/* ---- progress line (progress.c) --------------------------------------------- */
-typedef struct charlm_progress {
-    bool tty;
-    double start, last_print;
-    int64_t every;       /* plain mode: a line every this many steps */
-    int width;           /* of the last in-place line */
-} charlm_progress;
-double charlm_now(void);  /* monotonic seconds */
-void charlm_progress_init(charlm_progress *p, int64_t total_steps);
-/* One report: in place on a terminal (at most 10 a second unless force),
- * else a plain line every p->every steps or when force.  val_bpc NaN: none yet. */
-void charlm_progress_step(charlm_progress *p, int64_t step, int64_t total, double loss,
-                          double val_bpc, double chars_per_s, double eta_s, bool force);
-void charlm_progress_done(charlm_progress *p);
+/* Allocates the step's buffers (and the carried state); 0 or -1. */
+int charlm_task_init(charlm_task *t, charlm_model *m, const int32_t *ids, int64_t n_train,
+                     int64_t n_val, int64_t T, int64_t B, bool carry);
+void charlm_task_free(charlm_task *t);
+/* The task for rg_trainer / rg_run_fit: windows of T+1 bytes, mean cross-entropy,
+ * validation on the held-out tail in bits per char. */
+rg_fit_task charlm_fit_task(charlm_task *t);
 
-/* ---- SVG plot (plot.c) -------------------------------------------------------- */
-typedef struct charlm_series {
-    const char *label;
-    const char *color;
-    const double *x, *y;
-    int64_t n;
-} charlm_series;
-/* Line chart of the series against a common x axis, with axes, ticks, labels
- * and a legend, written to path.  0 or -1 (message set). */
-int charlm_plot_svg(const char *path, const char *title, const char *xlabel,
-                    const char *ylabel, const charlm_series *s, int n_series);
+/* "data/<name>" in the current folder, else in the source tree compiled in
+ * (CHARLM_SOURCE_DIR); a new string. */
+char *prog_data_path(const char *name);
 
 /* ---- subcommands -------------------------------------------------------------- */
 int charlm_train_main(int argc, char **argv);

@@ -73,45 +73,6 @@ int charlm_vocab_parse(charlm_vocab *v, const char *s, const char *file)
     return 0;
 }
 
-int charlm_read_file(const char *path, uint8_t **data, int64_t *n)
-{
-    *data = NULL;
-    *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        rg_set_error("cannot open '%s': %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        rg_set_error("'%s' is not a regular file", path);
-        return -1;
-    }
-    int64_t size = (int64_t)st.st_size;
-    if (size == 0) {
-        fclose(f);
-        rg_set_error("'%s' is empty", path);
-        return -1;
-    }
-    uint8_t *buf = malloc((size_t)size);
-    if (!buf) {
-        fclose(f);
-        rg_set_error("'%s': out of memory for %lld bytes", path, (long long)size);
-        return -1;
-    }
-    size_t got = fread(buf, 1, (size_t)size, f);
-    fclose(f);
-    if ((int64_t)got != size) {
-        free(buf);
-        rg_set_error("'%s': read %zu of %lld bytes", path, got, (long long)size);
-        return -1;
-    }
-    *data = buf;
-    *n = size;
-    return 0;
-}
-
 static const char *byte_name(uint8_t b, char *buf, size_t n)
 {
     if (b >= 32 && b < 127 && b != '\'')
@@ -138,14 +99,16 @@ int charlm_encode(const charlm_vocab *v, const uint8_t *text, int64_t n, int32_t
     return 0;
 }
 
-const char *charlm_default_text(const char *name)
+char *prog_data_path(const char *name)
 {
-    static char path[4096];
     struct stat st;
-    snprintf(path, sizeof path, "data/%s", name);
-    if (stat(path, &st) == 0)
-        return path;
-    snprintf(path, sizeof path, "%s/data/%s", CHARLM_SOURCE_DIR, name);
+    size_t n = strlen(name) + strlen(CHARLM_SOURCE_DIR) + 8;
+    char *path = malloc(n);
+    if (!path)
+        return NULL;
+    snprintf(path, n, "data/%s", name);
+    if (stat(path, &st) != 0)
+        snprintf(path, n, "%s/data/%s", CHARLM_SOURCE_DIR, name);
     return path;
 }
 

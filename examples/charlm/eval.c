@@ -15,7 +15,7 @@ typedef struct eval_progress {
 static void report(int64_t done, int64_t total, void *user)
 {
     eval_progress *e = user;
-    double now = charlm_now();
+    double now = rg_now();
     if (now - e->last < 1.0 && done < total)
         return;
     if (!e->shown && done == total)
@@ -34,15 +34,15 @@ int charlm_eval_main(int argc, char **argv)
 {
     const char *model = NULL, *text = NULL;
     int64_t threads = 1;
-    cli_flag fl[] = {
-        {"--model", CLI_STRING, &model, 0, 0, "checkpoint (required)", 0},
-        {"--text", CLI_STRING, &text, 0, 0, "text to evaluate (required)", 0},
-        {"--threads", CLI_INT, &threads, 1, 1024, "BLAS threads (default 1)", 0},
+    rg_flag fl[] = {
+        {"--model", RG_FLAG_STRING, &model, 0, 0, NULL, "checkpoint (required)", 0, 0, 0},
+        {"--text", RG_FLAG_STRING, &text, 0, 0, NULL, "text to evaluate (required)", 0, 0, 0},
+        {"--threads", RG_FLAG_INT, &threads, 1, 1024, NULL, "BLAS threads (default 1)", 0, 0, 0},
     };
     int nf = (int)(sizeof fl / sizeof fl[0]);
-    int prc = cli_parse("charlm eval", usage_line, argc, argv, 2, fl, nf);
-    if (prc != 0)
-        return prc > 0 ? 0 : 2;
+    int status;
+    if (!rg_flags_cli("charlm eval", usage_line, fl, nf, argc, argv, 2, &status))
+        return status;
     if (!model || !text) {
         fprintf(stderr, "charlm eval: --model FILE and --text FILE are required\n%s\n",
                 usage_line);
@@ -54,13 +54,13 @@ int charlm_eval_main(int argc, char **argv)
         fprintf(stderr, "charlm eval: %s\n", rg_last_error());
         return 1;
     }
-    int status = 1;
+    status = 1;
     uint8_t *bytes = NULL;
     int32_t *ids = NULL;
     int64_t n = 0;
     double sum;
-    eval_progress ep = {charlm_now(), charlm_now(), false};
-    if (charlm_read_file(text, &bytes, &n) != 0) {
+    eval_progress ep = {rg_now(), rg_now(), false};
+    if (rg_file_read_all(text, &bytes, &n) != 0) {
         fprintf(stderr, "charlm eval: %s\n", rg_last_error());
         goto out;
     }

@@ -33,20 +33,20 @@ int charlm_gradcheck_main(int argc, char **argv)
 {
     const char *cell_name = "lstm";
     int64_t layers = 2, hidden = 5, embed = 4, unroll = 4, batch = 3, vocab = 7, seed = 1;
-    cli_flag fl[] = {
-        {"--cell", CLI_STRING, &cell_name, 0, 0, "lstm | gru | rnn_tanh | rnn_relu (default lstm)", 0},
-        {"--layers", CLI_INT, &layers, 1, 8, "recurrent layers (default 2)", 0},
-        {"--hidden", CLI_INT, &hidden, 1, 256, "hidden size (default 5)", 0},
-        {"--embed", CLI_INT, &embed, 1, 256, "embedding size (default 4)", 0},
-        {"--unroll", CLI_INT, &unroll, 1, 256, "time steps (default 4)", 0},
-        {"--batch", CLI_INT, &batch, 1, 256, "sequences (default 3)", 0},
-        {"--vocab", CLI_INT, &vocab, 2, 256, "vocabulary size (default 7)", 0},
-        {"--seed", CLI_INT, &seed, 0, 9.2e18, "random seed (default 1)", 0},
+    rg_flag fl[] = {
+        {"--cell", RG_FLAG_STRING, &cell_name, 0, 0, NULL, "lstm | gru | rnn_tanh | rnn_relu (default lstm)", 0, 0, 0},
+        {"--layers", RG_FLAG_INT, &layers, 1, 8, NULL, "recurrent layers (default 2)", 0, 0, 0},
+        {"--hidden", RG_FLAG_INT, &hidden, 1, 256, NULL, "hidden size (default 5)", 0, 0, 0},
+        {"--embed", RG_FLAG_INT, &embed, 1, 256, NULL, "embedding size (default 4)", 0, 0, 0},
+        {"--unroll", RG_FLAG_INT, &unroll, 1, 256, NULL, "time steps (default 4)", 0, 0, 0},
+        {"--batch", RG_FLAG_INT, &batch, 1, 256, NULL, "sequences (default 3)", 0, 0, 0},
+        {"--vocab", RG_FLAG_INT, &vocab, 2, 256, NULL, "vocabulary size (default 7)", 0, 0, 0},
+        {"--seed", RG_FLAG_INT, &seed, 0, 9.2e18, NULL, "random seed (default 1)", 0, 0, 0},
     };
     int nf = (int)(sizeof fl / sizeof fl[0]);
-    int prc = cli_parse("charlm gradcheck", usage_line, argc, argv, 2, fl, nf);
-    if (prc != 0)
-        return prc > 0 ? 0 : 2;
+    int status;
+    if (!rg_flags_cli("charlm gradcheck", usage_line, fl, nf, argc, argv, 2, &status))
+        return status;
     const rg_cell_type *cell = rg_cell_type_find(cell_name);
     if (!cell || !strcmp(cell_name, "rnn")) {
         fprintf(stderr, "charlm gradcheck: --cell '%s' is not one of lstm, gru, rnn_tanh, "
@@ -88,7 +88,8 @@ int charlm_gradcheck_main(int argc, char **argv)
     printf("%-20s %-10s %12s %12s\n", "parameter", "shape", "max_abs_err", "max_rel_err");
     bool pass = true;
     double worst = 0;
-    int n = rg_params_count(m.P), status = 0;
+    int n = rg_params_count(m.P);
+    status = 0;
     for (int i = 0; i < n; i++) {
         const char *name;
         rg_tensor *p = rg_params_at(m.P, i, &name);

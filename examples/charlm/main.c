@@ -3,7 +3,7 @@
  *   charlm sample    stream text from a checkpoint
  *   charlm eval      loss, bits per char and perplexity of a checkpoint on a text
  *   charlm gradcheck every parameter's gradient against finite differences
- * See docs/charlm.md. */
+ * See the README. */
 #include <string.h>
 
 #include "charlm.h"
@@ -17,7 +17,7 @@ static void usage(FILE *f)
                "  gradcheck  check every parameter's gradient (float64, finite differences)\n");
 }
 
-int main(int argc, char **argv)
+static int run_command(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
@@ -39,4 +39,10 @@ int main(int argc, char **argv)
     fprintf(stderr, "charlm: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
+}
+
+int main(int argc, char **argv)
+{
+    rg_main_begin();
+    return rg_main_end("charlm", run_command(argc, argv));
 }

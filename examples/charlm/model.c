@@ -65,24 +65,24 @@ rg_tensor *charlm_forward(rg_tape *tp, const charlm_model *m, rg_tensor *ids,
     return rg_linear_layer_forward(tp, &m->head, flat);                        /* [T*B,V] */
 }
 
-int charlm_model_save(const charlm_model *m, const char *path, const char *const *extra_meta)
+rg_safetensors *charlm_model_container(const charlm_model *m)
 {
     char vocab[256 * 4 + 1];
     if (charlm_vocab_format(&m->vocab, vocab, sizeof vocab) != 0) {
         rg_set_error("charlm: vocabulary too long to format");
-        return -1;
+        return NULL;
     }
     rg_safetensors *st = rg_checkpoint_from_params(m->P, NULL);
     if (!st)
-        return -1;
+        return NULL;
     int rc = rg_safetensors_set_meta(st, "cell", m->cell->name);
     rc = rc ? rc : rg_safetensors_set_meta(st, "vocab", vocab);
     rc = rc ? rc : rg_safetensors_set_meta(st, "format", "retrograd charlm 1");
-    for (int i = 0; extra_meta && extra_meta[i] && extra_meta[i + 1] && rc == 0; i += 2)
-        rc = rg_safetensors_set_meta(st, extra_meta[i], extra_meta[i + 1]);
-    rc = rc ? rc : rg_safetensors_write(st, path, RG_F32);
-    rg_safetensors_free(st);
-    return rc;
+    if (rc != 0) {
+        rg_safetensors_free(st);
+        return NULL;
+    }
+    return st;
 }
 
 /* rows and columns of a rank-2 tensor of st, or -1 when absent / not rank 2 */

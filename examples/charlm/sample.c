@@ -54,18 +54,18 @@ int charlm_sample_main(int argc, char **argv)
     const char *model = NULL, *prime = NULL;
     int64_t length = 500, top_k = 0, seed = 1;
     double temp = 0.8;
-    cli_flag fl[] = {
-        {"--model", CLI_STRING, &model, 0, 0, "checkpoint to sample from (required)", 0},
-        {"--prime", CLI_STRING, &prime, 0, 0, "text to start from (default: a newline)", 0},
-        {"--length", CLI_INT, &length, 0, 1e12, "bytes to generate (default 500)", 0},
-        {"--temperature", CLI_DOUBLE, &temp, 0, 100, "softmax temperature; 0 = greedy (default 0.8)", 0},
-        {"--top-k", CLI_INT, &top_k, 0, 256, "draw from the k most likely bytes; 0 = all (default 0)", 0},
-        {"--seed", CLI_INT, &seed, 0, 9.2e18, "random seed (default 1)", 0},
+    rg_flag fl[] = {
+        {"--model", RG_FLAG_STRING, &model, 0, 0, NULL, "checkpoint to sample from (required)", 0, 0, 0},
+        {"--prime", RG_FLAG_STRING, &prime, 0, 0, NULL, "text to start from (default: a newline)", 0, 0, 0},
+        {"--length", RG_FLAG_INT, &length, 0, 1e12, NULL, "bytes to generate (default 500)", 0, 0, 0},
+        {"--temperature", RG_FLAG_DOUBLE, &temp, 0, 100, NULL, "softmax temperature; 0 = greedy (default 0.8)", 0, 0, 0},
+        {"--top-k", RG_FLAG_INT, &top_k, 0, 256, NULL, "draw from the k most likely bytes; 0 = all (default 0)", 0, 0, 0},
+        {"--seed", RG_FLAG_INT, &seed, 0, 9.2e18, NULL, "random seed (default 1)", 0, 0, 0},
     };
     int nf = (int)(sizeof fl / sizeof fl[0]);
-    int prc = cli_parse("charlm sample", usage_line, argc, argv, 2, fl, nf);
-    if (prc != 0)
-        return prc > 0 ? 0 : 2;
+    int status;
+    if (!rg_flags_cli("charlm sample", usage_line, fl, nf, argc, argv, 2, &status))
+        return status;
     if (!model) {
         fprintf(stderr, "charlm sample: --model FILE is required\n%s\n", usage_line);
         return 2;
@@ -75,7 +75,7 @@ int charlm_sample_main(int argc, char **argv)
         fprintf(stderr, "charlm sample: %s\n", rg_last_error());
         return 1;
     }
-    int status = 1;
+    status = 1;
     const charlm_vocab *v = &m.vocab;
     if (!prime)
         prime = v->index['\n'] >= 0 ? "\n" : (const char *)NULL;

@@ -1,11 +1,14 @@
-/* charlm's plot: a line chart as a self-contained SVG file (axes, "nice"
- * ticks, axis labels, a title and a legend), no plotting library. */
+/* The loss plot of a run: a line chart as a self-contained SVG file (axes,
+ * "nice" ticks, axis labels, a title and a legend), no plotting library. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "charlm.h"
+#include "rg_train.h"
 
 enum { W = 800, H = 500, ML = 80, MR = 30, MT = 50, MB = 70 };
 
@@ -34,8 +37,12 @@ static void xml_text(FILE *f, const char *s)
     }
 }
 
-int charlm_plot_svg(const char *path, const char *title, const char *xlabel,
-                    const char *ylabel, const charlm_series *s, int n_series)
+typedef struct frame {
+    double x0, x1, y0, y1, xs, ys, pw, ph;
+} frame;
+
+/* the data's ranges rounded out to nice ticks */
+static frame frame_of(const rg_plot_series *s, int n_series)
 {
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
     for (int k = 0; k < n_series; k++)
@@ -64,17 +71,16 @@ int charlm_plot_svg(const char *path, const char *title, const char *xlabel,
     x1 = ceil(x1 / xs) * xs;
     y0 = floor(y0 / ys) * ys;
     y1 = ceil(y1 / ys) * ys;
-    double pw = W - ML - MR, ph = H - MT - MB;
-#define PX(v) (ML + ((v) - x0) / (x1 - x0) * pw)
-#define PY(v) (MT + ph - ((v) - y0) / (y1 - y0) * ph)
+    return (frame){x0, x1, y0, y1, xs, ys, W - ML - MR, H - MT - MB};
+}
 
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        rg_set_error("cannot write '%s': %s", path, strerror(errno));
-        return -1;
-    }
+#define PX(v) (ML + ((v) - fr.x0) / (fr.x1 - fr.x0) * fr.pw)
+#define PY(v) (MT + fr.ph - ((v) - fr.y0) / (fr.y1 - fr.y0) * fr.ph)
+
+static void draw_axes(FILE *f, frame fr, const char *title, const char *xlabel,
+                      const char *ylabel)
+{
+    double pw = fr.pw, ph = fr.ph, xs = fr.xs, ys = fr.ys;
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
                "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"13\">\n"
@@ -83,7 +89,7 @@ int charlm_plot_svg(const char *path, const char *title, const char *xlabel,
     xml_text(f, title);
     fprintf(f, "</text>\n");
     /* grid and ticks */
-    for (double v = x0; v <= x1 + xs * 1e-9; v += xs) {
+    for (double v = fr.x0; v <= fr.x1 + xs * 1e-9; v += xs) {
         double px = PX(v);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>\n",
                 px, MT, px, MT + ph);
@@ -92,7 +98,7 @@ int charlm_plot_svg(const char *path, const char *title, const char *xlabel,
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", px,
                 MT + ph + 20, v);
     }
-    for (double v = y0; v <= y1 + ys * 1e-9; v += ys) {
+    for (double v = fr.y0; v <= fr.y1 + ys * 1e-9; v += ys) {
         double py = PY(v);
         fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>\n",
                 ML, py, ML + pw, py);
@@ -110,7 +116,11 @@ int charlm_plot_svg(const char *path, const char *title, const char *xlabel,
                "transform=\"rotate(-90 20 %.1f)\">", MT + ph / 2, MT + ph / 2);
     xml_text(f, ylabel);
     fprintf(f, "</text>\n");
-    /* the series */
+}
+
+static void draw_series(FILE *f, frame fr, const rg_plot_series *s, int n_series)
+{
+    double pw = fr.pw;
     for (int k = 0; k < n_series; k++) {
         fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\" points=\"",
                 s[k].color);
@@ -136,13 +146,54 @@ int charlm_plot_svg(const char *path, const char *title, const char *xlabel,
         xml_text(f, s[k].label);
         fprintf(f, "</text>\n");
     }
-    fprintf(f, "</svg>\n");
+}
 #undef PX
 #undef PY
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        rg_set_error("cannot write '%s': %s", path, strerror(errno));
-        remove(tmp);
+
+int rg_plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel,
+                const rg_plot_series *s, int n_series)
+{
+    if (!path || !*path || n_series < 0 || (n_series > 0 && !s)) {
+        rg_set_error("rg_plot_svg: empty path or no series");
         return -1;
     }
+    frame fr = frame_of(s, n_series);
+    char *tmp = malloc(strlen(path) + 16);
+    if (!tmp) {
+        rg_set_error("rg_plot_svg: %s: out of memory", path);
+        return -1;
+    }
+    sprintf(tmp, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        rg_set_error("rg_plot_svg: cannot write '%s': %s", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        free(tmp);
+        return -1;
+    }
+    (void)fchmod(fd, 0644);
+    draw_axes(f, fr, title, xlabel, ylabel);
+    draw_series(f, fr, s, n_series);
+    fprintf(f, "</svg>\n");
+    errno = 0;
+    bool bad = fflush(f) != 0 || ferror(f);
+    int err = errno;
+    if (fclose(f) != 0 && !bad) {
+        bad = true;
+        err = errno;
+    }
+    if (bad || rename(tmp, path) != 0) {
+        if (!bad)
+            err = errno;
+        rg_set_error("rg_plot_svg: cannot write '%s': %s", path, err ? strerror(err) : "I/O error");
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    free(tmp);
     return 0;
 }
