@@ -55,6 +55,9 @@ struct rg_tape {
 /* Records msg as the tape's error (first one wins) and as the thread's last error. */
 void rg_tape_fail(rg_tape *tp, const char *msg);
 void rg_error_set_msg(const char *msg);
+/* rg_tensor_new on behalf of the public function fn, which messages name. */
+rg_tensor *rg_tensor_new_as(const char *fn, rg_tape *tp, rg_dtype dt, int rank,
+                            const int64_t *shape);
 uint32_t rg_next_gen(void);
 bool rg_all_finite(const rg_tensor *t, const void *buf);
 

@@ -33,6 +33,13 @@ static double eval_scalar(rg_tape *tp, rg_gradcheck_fn fn, int n, rg_tensor *con
 
 int rg_gradcheck(rg_gradcheck_fn fn, int n, rg_tensor *const *inputs, void *user,
                  const rg_gradcheck_opts *opts, rg_gradcheck_result *res) {
+    if (!fn || !res || n < 0 || (n > 0 && !inputs)) {
+        rg_set_error("rg_gradcheck: %s", !fn    ? "fn is NULL"
+                                         : !res ? "res is NULL"
+                                         : n < 0 ? "negative number of inputs"
+                                                 : "inputs is NULL");
+        return -1;
+    }
     rg_gradcheck_opts o;
     if (opts)
         o = *opts;
@@ -64,7 +71,9 @@ int rg_gradcheck(rg_gradcheck_fn fn, int n, rg_tensor *const *inputs, void *user
     rg_tensor *y;
     eval_scalar(tp, fn, n, inputs, user, true, &y);
     if (!y || rg_backward(tp, y) != 0) {
-        rg_set_error("rg_gradcheck: %s", rg_tape_error(tp) ? rg_tape_error(tp) : rg_last_error());
+        rg_set_error("rg_gradcheck: %s", rg_tape_error(tp)       ? rg_tape_error(tp)
+                                         : rg_last_error()[0] ? rg_last_error()
+                                                              : "the function returned NULL");
         rg_tape_free(tp);
         return -1;
     }
@@ -88,7 +97,8 @@ int rg_gradcheck(rg_gradcheck_fn fn, int n, rg_tensor *const *inputs, void *user
             double fm = eval_scalar(tp, fn, n, inputs, user, false, &yy);
             xv[k] = orig;
             if (!yy) {
-                rg_set_error("rg_gradcheck: %s", rg_tape_error(tp));
+                rg_set_error("rg_gradcheck: %s",
+                             rg_tape_error(tp) ? rg_tape_error(tp) : "the function returned NULL");
                 rg_tape_free(tp);
                 return -1;
             }

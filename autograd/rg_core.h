@@ -152,6 +152,9 @@ double rg_get(const rg_tensor *t, int64_t flat_index);        /* value as double
 void rg_set(rg_tensor *t, int64_t flat_index, double v);
 double rg_grad_get(const rg_tensor *t, int64_t flat_index);   /* 0 when no grad */
 void rg_zero_grad(rg_tensor *t);
+/* Flat index of t's first NaN or Inf value; -1 when every value is finite
+ * (always for I32, for t NULL and for a tensor without data). */
+int64_t rg_tensor_find_nonfinite(const rg_tensor *t);
 /* "[3,4]" into buf (at least 64 bytes); returns buf. */
 char *rg_shape_str(const rg_tensor *t, char *buf, size_t n);
 bool rg_same_shape(const rg_tensor *a, const rg_tensor *b);
@@ -200,7 +203,7 @@ void *rg_grad(rg_tape *tp, rg_tensor *t);
 /* Op registry by name (uthash).  Built-in ops are registered on first use of
  * the registry; a user may register their own. */
 int rg_op_register(const rg_op *op);               /* -1 when the name is taken */
-const rg_op *rg_op_find(const char *name);
+const rg_op *rg_op_find(const char *name);         /* NULL (and a message) when absent */
 /* Calls fn for every registered op, in name order. */
 void rg_op_foreach(void (*fn)(const rg_op *op, void *user), void *user);
 /* Filled by ops/ at start-up; the core calls it once. */
@@ -225,7 +228,9 @@ int rg_tape_set_private_grads(rg_tape *tp, bool on);
 int rg_tape_reduce_grads(rg_tape *tp);
 
 /* Runs fn(0, user) ... fn(n-1, user) on n threads (the caller's thread runs
- * fn(0)) and waits for all of them.  0, or -1 when a thread could not start. */
+ * fn(0)) and waits for all of them.  0, or -1 (with a message) when it cannot
+ * run: fn NULL, n outside 1..64, or a thread that could not start; then no
+ * part has run. */
 int rg_parallel_run(int n, void (*fn)(int k, void *user), void *user);
 
 /* ---- backward ------------------------------------------------------------ */

@@ -52,7 +52,11 @@ int64_t rg_rng_below(rg_rng *r, int64_t n) {
 
 rg_tensor *rg_uniform(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape, double lo,
                       double hi, rg_rng *r) {
-    rg_tensor *t = rg_tensor_new(tp, dt, rank, shape);
+    if (!r) {
+        rg_op_error(tp, "rg_uniform: rng is NULL");
+        return NULL;
+    }
+    rg_tensor *t = rg_tensor_new_as("rg_uniform", tp, dt, rank, shape);
     if (t)
         for (int64_t i = 0; i < t->numel; ++i) rg_set(t, i, lo + (hi - lo) * rg_rng_uniform(r));
     return t;
@@ -60,7 +64,11 @@ rg_tensor *rg_uniform(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape, 
 
 rg_tensor *rg_normal(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape, double mean,
                      double std, rg_rng *r) {
-    rg_tensor *t = rg_tensor_new(tp, dt, rank, shape);
+    if (!r) {
+        rg_op_error(tp, "rg_normal: rng is NULL");
+        return NULL;
+    }
+    rg_tensor *t = rg_tensor_new_as("rg_normal", tp, dt, rank, shape);
     if (t)
         for (int64_t i = 0; i < t->numel; ++i) rg_set(t, i, mean + std * rg_rng_normal(r));
     return t;

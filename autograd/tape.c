@@ -14,10 +14,13 @@ static atomic_uint g_gen = 1;
 uint32_t rg_next_gen(void) { return atomic_fetch_add(&g_gen, 1u); }
 
 void rg_tape_fail(rg_tape *tp, const char *msg) {
-    rg_error_set_msg(msg);
+    /* msg may be rg_last_error() or tp->err itself: copy it before either is written. */
+    char copy[RG_ERRLEN];
+    snprintf(copy, sizeof copy, "%s", msg ? msg : "");
+    rg_error_set_msg(copy);
     if (tp && !tp->failed) {
         tp->failed = true;
-        snprintf(tp->err, sizeof tp->err, "%s", msg);
+        memcpy(tp->err, copy, sizeof copy);
     }
 }
 
@@ -53,6 +56,10 @@ static void chunks_free(rg_chunk *c) {
 }
 
 void *rg_tape_alloc(rg_tape *tp, size_t bytes) {
+    if (!tp) {
+        rg_set_error("rg_tape_alloc: tape is NULL");
+        return NULL;
+    }
     bytes = (bytes + RG_ALIGN - 1) & ~(size_t)(RG_ALIGN - 1);
     rg_chunk *c = tp->chunks;
     if (!c || c->cap - c->used < bytes) {
@@ -117,6 +124,10 @@ void rg_tape_reset(rg_tape *tp) {
 }
 
 int rg_tape_defer(rg_tape *tp, void (*fn)(rg_tape *, void *), void *ctx) {
+    if (!tp || !fn) {
+        rg_op_error(tp, "rg_tape_defer: %s is NULL", tp ? "the function" : "the tape");
+        return -1;
+    }
     if (tp->n_deferred == RG_MAX_DEFERRED)
         return rg_op_error(tp, "rg_tape_defer: more than %d deferred tasks in one sweep",
                            RG_MAX_DEFERRED);
@@ -200,6 +211,10 @@ static void *pg_get(rg_tape *tp, rg_tensor *t) {
 }
 
 int rg_tape_set_private_grads(rg_tape *tp, bool on) {
+    if (!tp) {
+        rg_set_error("rg_tape_set_private_grads: tape is NULL");
+        return -1;
+    }
     if (tp->n_entries || tp->pg_n)
         return rg_op_error(tp, "rg_tape_set_private_grads: change it only on an empty tape "
                                "(after rg_tape_new or rg_tape_reset)");
@@ -223,6 +238,10 @@ static void *persistent_grad(rg_tape *tp, rg_tensor *t) {
 }
 
 int rg_tape_reduce_grads(rg_tape *tp) {
+    if (!tp) {
+        rg_set_error("rg_tape_reduce_grads: tape is NULL");
+        return -1;
+    }
     if (tp->failed) return -1;
     for (size_t i = 0; i < tp->pg_cap; ++i) {
         rg_tensor *t = tp->pg[i].t;
@@ -280,6 +299,7 @@ static int check_inputs(rg_tape *tp, const rg_op *op, int n_in, rg_tensor *const
     if (op->n_in >= 0 ? n_in != op->n_in : n_in < 1)
         return rg_op_error(tp, "%s: expected %d input(s), got %d", op->name,
                            op->n_in >= 0 ? op->n_in : 1, n_in);
+    if (!in) return rg_op_error(tp, "%s: the array of inputs is NULL", op->name);
     for (int i = 0; i < n_in; ++i) {
         const rg_tensor *t = in[i];
         if (!t) return rg_op_error(tp, "%s: input %d is NULL", op->name, i);
@@ -292,16 +312,20 @@ static int check_inputs(rg_tape *tp, const rg_op *op, int n_in, rg_tensor *const
     return 0;
 }
 
-int rg_apply_multi(rg_tape *tp, const rg_op *op, int n_in, rg_tensor *const *in,
-                   const rg_attr *attr, rg_tensor **out) {
+/* fn is the public entry point (rg_apply or rg_apply_multi), named in the
+ * messages about the call itself; an input's problem names the op. */
+static int apply(const char *fn, rg_tape *tp, const rg_op *op, int n_in, rg_tensor *const *in,
+                 const rg_attr *attr, rg_tensor **out) {
+    const char *name = op && op->name ? op->name : "?";
     if (!tp) {
-        rg_set_error("%s: no tape", op ? op->name : "rg_apply");
+        rg_set_error("%s: op '%s' needs a tape, got NULL", fn, name);
         return -1;
     }
     if (tp->failed) return -1;
-    if (!op || op->n_out < 1 || op->n_out > RG_MAX_OUT || !op->shape || !op->forward)
-        return rg_op_error(tp, "rg_apply: malformed op row '%s'",
-                           op && op->name ? op->name : "?");
+    if (!op || !op->name || op->n_out < 1 || op->n_out > RG_MAX_OUT || !op->shape ||
+        !op->forward)
+        return rg_op_error(tp, "%s: malformed op row '%s'", fn, name);
+    if (!out) return rg_op_error(tp, "%s: op '%s': the array of outputs is NULL", fn, name);
     if (check_inputs(tp, op, n_in, in) < 0) return -1;
 
     rg_entry e;
@@ -370,10 +394,15 @@ int rg_apply_multi(rg_tape *tp, const rg_op *op, int n_in, rg_tensor *const *in,
     return 0;
 }
 
+int rg_apply_multi(rg_tape *tp, const rg_op *op, int n_in, rg_tensor *const *in,
+                   const rg_attr *attr, rg_tensor **out) {
+    return apply("rg_apply_multi", tp, op, n_in, in, attr, out);
+}
+
 rg_tensor *rg_apply(rg_tape *tp, const rg_op *op, int n_in, rg_tensor *const *in,
                     const rg_attr *attr) {
     rg_tensor *out[RG_MAX_OUT];
-    return rg_apply_multi(tp, op, n_in, in, attr, out) == 0 ? out[0] : NULL;
+    return apply("rg_apply", tp, op, n_in, in, attr, out) == 0 ? out[0] : NULL;
 }
 
 /* ---- backward ------------------------------------------------------------- */
@@ -388,29 +417,30 @@ static void add_seed(rg_tensor *t, void *g, const rg_tensor *seed) {
     }
 }
 
-int rg_backward_seed(rg_tape *tp, rg_tensor *t, const rg_tensor *seed) {
+/* The sweep of rg_backward (seed NULL) and rg_backward_seed; fn names the caller. */
+static int backward(const char *fn, rg_tape *tp, rg_tensor *t, const rg_tensor *seed) {
     char s1[64], s2[64];
     if (!tp) {
-        rg_set_error("rg_backward: no tape");
+        rg_set_error("%s: tape is NULL", fn);
         return -1;
     }
     if (tp->failed) return -1;
-    if (!t) return rg_op_error(tp, "rg_backward: tensor is NULL");
+    if (!t) return rg_op_error(tp, "%s: tensor is NULL", fn);
     if (!(t->flags & RG_REQUIRES_GRAD))
-        return rg_op_error(tp, "rg_backward: tensor %s does not require a gradient "
+        return rg_op_error(tp, "%s: tensor %s does not require a gradient "
                                "(no input of its graph requires one, or grad mode was off)",
-                           rg_shape_str(t, s1, sizeof s1));
+                           fn, rg_shape_str(t, s1, sizeof s1));
     if (!seed && t->numel != 1)
-        return rg_op_error(tp, "rg_backward: tensor %s is not a scalar; give a seed "
+        return rg_op_error(tp, "%s: tensor %s is not a scalar; give a seed "
                                "gradient with rg_backward_seed",
-                           rg_shape_str(t, s1, sizeof s1));
+                           fn, rg_shape_str(t, s1, sizeof s1));
     if (seed && (seed->numel != t->numel || seed->dtype == RG_I32))
-        return rg_op_error(tp, "rg_backward_seed: seed %s %s does not match tensor %s",
+        return rg_op_error(tp, "%s: seed %s %s does not match tensor %s", fn,
                            rg_shape_str(seed, s1, sizeof s1), rg_dtype_name(seed->dtype),
                            rg_shape_str(t, s2, sizeof s2));
     if (!(t->flags & RG_PERSISTENT) && t->gen != tp->gen)
-        return rg_op_error(tp, "rg_backward: tensor is from another tape or from before "
-                               "rg_tape_reset");
+        return rg_op_error(tp, "%s: tensor is from another tape or from before "
+                               "rg_tape_reset", fn);
     void *g = rg_grad(tp, t);
     if (!g) return -1;
     add_seed(t, g, seed);
@@ -441,11 +471,15 @@ int rg_backward_seed(rg_tape *tp, rg_tensor *t, const rg_tensor *seed) {
     return tp->failed ? -1 : 0;
 }
 
-int rg_backward(rg_tape *tp, rg_tensor *loss) { return rg_backward_seed(tp, loss, NULL); }
+int rg_backward_seed(rg_tape *tp, rg_tensor *t, const rg_tensor *seed) {
+    return backward("rg_backward_seed", tp, t, seed);
+}
+
+int rg_backward(rg_tape *tp, rg_tensor *loss) { return backward("rg_backward", tp, loss, NULL); }
 
 rg_tensor *rg_detach(rg_tape *tp, rg_tensor *t) {
     if (!t) {
-        if (tp && !tp->failed) rg_op_error(tp, "rg_detach: tensor is NULL");
+        if (!tp || !tp->failed) rg_op_error(tp, "rg_detach: tensor is NULL");
         return NULL;
     }
     if (!tp) return rg_tensor_clone(t);

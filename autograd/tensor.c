@@ -16,14 +16,21 @@ _Noreturn void rg_internal_abort(const char *file, int line, const char *cond) {
 
 const char *rg_last_error(void) { return g_last_error; }
 void rg_clear_error(void) { g_last_error[0] = '\0'; }
+/* Both setters format into a local buffer first: msg (or an argument of fmt)
+ * may be rg_last_error() itself, and an overlapping snprintf is undefined (glibc
+ * leaves the message empty). */
 void rg_error_set_msg(const char *msg) {
-    snprintf(g_last_error, sizeof g_last_error, "%s", msg);
+    char tmp[RG_ERRLEN];
+    snprintf(tmp, sizeof tmp, "%s", msg ? msg : "");
+    memcpy(g_last_error, tmp, sizeof tmp);
 }
 void rg_set_error(const char *fmt, ...) {
+    char tmp[RG_ERRLEN];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g_last_error, sizeof g_last_error, fmt, ap);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
+    memcpy(g_last_error, tmp, sizeof tmp);
 }
 
 size_t rg_dtype_size(rg_dtype dt) {
@@ -70,6 +77,10 @@ static int64_t checked_numel(const char *fn, int rank, const int64_t *shape) {
         rg_set_error("%s: rank %d outside 0..%d", fn, rank, RG_MAX_RANK);
         return -1;
     }
+    if (rank > 0 && !shape) {
+        rg_set_error("%s: shape is NULL for rank %d", fn, rank);
+        return -1;
+    }
     int64_t n = 1;
     for (int i = 0; i < rank; ++i) {
         if (shape[i] < 0) {
@@ -97,15 +108,15 @@ static void init_header(rg_tensor *t, rg_dtype dt, int rank, const int64_t *shap
 
 static size_t round_up(size_t n) { return (n + RG_ALIGN - 1) & ~(size_t)(RG_ALIGN - 1); }
 
-rg_tensor *rg_tensor_new(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape) {
+rg_tensor *rg_tensor_new_as(const char *fn, rg_tape *tp, rg_dtype dt, int rank,
+                             const int64_t *shape) {
     if (dt != RG_F32 && dt != RG_F64 && dt != RG_I32) {
-        rg_set_error("rg_tensor_new: unknown dtype %d", (int)dt);
-        if (tp) rg_tape_fail(tp, rg_last_error());
+        rg_op_error(tp, "%s: unknown dtype %d", fn, (int)dt);
         return NULL;
     }
-    int64_t numel = checked_numel("rg_tensor_new", rank, shape);
+    int64_t numel = checked_numel(fn, rank, shape);
     if (numel < 0) {
-        if (tp) rg_tape_fail(tp, rg_last_error());
+        rg_tape_fail(tp, rg_last_error());
         return NULL;
     }
     size_t hdr = round_up(sizeof(rg_tensor));
@@ -120,7 +131,7 @@ rg_tensor *rg_tensor_new(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shap
     } else {
         void *p = NULL;
         if (posix_memalign(&p, RG_ALIGN, hdr + bytes) != 0) {
-            rg_set_error("rg_tensor_new: out of memory (%zu bytes)", hdr + bytes);
+            rg_set_error("%s: out of memory (%zu bytes)", fn, hdr + bytes);
             return NULL;
         }
         t = p;
@@ -131,40 +142,67 @@ rg_tensor *rg_tensor_new(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shap
     return t;
 }
 
+rg_tensor *rg_tensor_new(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape) {
+    return rg_tensor_new_as("rg_tensor_new", tp, dt, rank, shape);
+}
+
 rg_tensor *rg_zeros(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape) {
-    rg_tensor *t = rg_tensor_new(tp, dt, rank, shape);
+    rg_tensor *t = rg_tensor_new_as("rg_zeros", tp, dt, rank, shape);
     if (t) memset(t->data, 0, (size_t)t->numel * rg_dtype_size(dt));
     return t;
 }
 
-rg_tensor *rg_full(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape, double v) {
-    rg_tensor *t = rg_tensor_new(tp, dt, rank, shape);
+static rg_tensor *full(const char *fn, rg_tape *tp, rg_dtype dt, int rank,
+                       const int64_t *shape, double v) {
+    rg_tensor *t = rg_tensor_new_as(fn, tp, dt, rank, shape);
     if (t)
         for (int64_t i = 0; i < t->numel; ++i) rg_set(t, i, v);
     return t;
 }
 
+rg_tensor *rg_full(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape, double v) {
+    return full("rg_full", tp, dt, rank, shape, v);
+}
+
 rg_tensor *rg_ones(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape) {
-    return rg_full(tp, dt, rank, shape, 1.0);
+    return full("rg_ones", tp, dt, rank, shape, 1.0);
+}
+
+rg_tensor *rg_scalar(rg_tape *tp, rg_dtype dt, double v) {
+    return full("rg_scalar", tp, dt, 0, NULL, v);
+}
+
+/* NULL values are refused only when there is something to read. */
+static bool values_ok(const char *fn, rg_tape *tp, int rank, const int64_t *shape,
+                      const void *data) {
+    if (data) return true;
+    int64_t numel = checked_numel(fn, rank, shape);
+    if (numel == 0) return true;
+    if (numel > 0) rg_op_error(tp, "%s: data is NULL", fn);
+    else rg_tape_fail(tp, rg_last_error());
+    return false;
 }
 
 rg_tensor *rg_from_doubles(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape,
                            const double *data) {
-    rg_tensor *t = rg_tensor_new(tp, dt, rank, shape);
+    if (!values_ok("rg_from_doubles", tp, rank, shape, data)) return NULL;
+    rg_tensor *t = rg_tensor_new_as("rg_from_doubles", tp, dt, rank, shape);
     if (t)
         for (int64_t i = 0; i < t->numel; ++i) rg_set(t, i, data[i]);
     return t;
 }
 
-rg_tensor *rg_from_data(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape,
-                        const void *data) {
-    rg_tensor *t = rg_tensor_new(tp, dt, rank, shape);
+static rg_tensor *from_data(const char *fn, rg_tape *tp, rg_dtype dt, int rank,
+                            const int64_t *shape, const void *data) {
+    if (!values_ok(fn, tp, rank, shape, data)) return NULL;
+    rg_tensor *t = rg_tensor_new_as(fn, tp, dt, rank, shape);
     if (t && t->numel) memcpy(t->data, data, (size_t)t->numel * rg_dtype_size(dt));
     return t;
 }
 
-rg_tensor *rg_scalar(rg_tape *tp, rg_dtype dt, double v) {
-    return rg_full(tp, dt, 0, NULL, v);
+rg_tensor *rg_from_data(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape,
+                        const void *data) {
+    return from_data("rg_from_data", tp, dt, rank, shape, data);
 }
 
 void rg_tensor_free(rg_tensor *t) {
@@ -175,8 +213,11 @@ void rg_tensor_free(rg_tensor *t) {
 }
 
 rg_tensor *rg_tensor_clone(const rg_tensor *t) {
-    if (!t) return NULL;
-    return rg_from_data(NULL, t->dtype, t->rank, t->shape, t->data);
+    if (!t) {
+        rg_set_error("rg_tensor_clone: tensor is NULL");
+        return NULL;
+    }
+    return from_data("rg_tensor_clone", NULL, t->dtype, t->rank, t->shape, t->data);
 }
 
 int rg_tensor_copy(rg_tensor *dst, const rg_tensor *src) {
@@ -240,6 +281,20 @@ double rg_grad_get(const rg_tensor *t, int64_t i) {
 
 void rg_zero_grad(rg_tensor *t) {
     if (t && t->grad) memset(t->grad, 0, (size_t)t->numel * rg_dtype_size(t->dtype));
+}
+
+int64_t rg_tensor_find_nonfinite(const rg_tensor *t) {
+    if (!t || !t->data) return -1;
+    if (t->dtype == RG_F32) {
+        const float *p = t->data;
+        for (int64_t i = 0; i < t->numel; ++i)
+            if (!isfinite(p[i])) return i;
+    } else if (t->dtype == RG_F64) {
+        const double *p = t->data;
+        for (int64_t i = 0; i < t->numel; ++i)
+            if (!isfinite(p[i])) return i;
+    }
+    return -1;
 }
 
 bool rg_all_finite(const rg_tensor *t, const void *buf) {
