@@ -7,10 +7,6 @@
 
 #include "charlm.h"
 
-#ifndef CHARLM_SOURCE_DIR
-#define CHARLM_SOURCE_DIR "."
-#endif
-
 void charlm_vocab_from_text(charlm_vocab *v, const uint8_t *text, int64_t n)
 {
     bool seen[256] = {0};
@@ -99,17 +95,39 @@ int charlm_encode(const charlm_vocab *v, const uint8_t *text, int64_t n, int32_t
     return 0;
 }
 
-char *prog_data_path(const char *name)
+int charlm_set_vocab(lm_model *m, const charlm_vocab *v)
 {
-    struct stat st;
-    size_t n = strlen(name) + strlen(CHARLM_SOURCE_DIR) + 8;
-    char *path = malloc(n);
-    if (!path)
-        return NULL;
-    snprintf(path, n, "data/%s", name);
-    if (stat(path, &st) != 0)
-        snprintf(path, n, "%s/data/%s", CHARLM_SOURCE_DIR, name);
-    return path;
+    char buf[256 * 4 + 1];
+    if (charlm_vocab_format(v, buf, sizeof buf) != 0) {
+        rg_set_error("charlm: vocabulary too long to format");
+        return -1;
+    }
+    char *copy = malloc(strlen(buf) + 1);
+    if (!copy) {
+        rg_set_error("out of memory");
+        return -1;
+    }
+    strcpy(copy, buf);
+    free(m->vocab);
+    m->vocab = copy;
+    return 0;
+}
+
+int charlm_load(lm_model *m, charlm_vocab *v, const char *path)
+{
+    if (lm_model_load(m, path, RG_F32) != 0)
+        return -1;
+    if (charlm_vocab_parse(v, m->vocab, path) != 0) {
+        lm_model_free(m);
+        return -1;
+    }
+    if (m->V != v->n) {
+        rg_set_error("%s: 'embed.weight' has %lld rows but the vocabulary has %d bytes", path,
+                     (long long)m->V, v->n);
+        lm_model_free(m);
+        return -1;
+    }
+    return 0;
 }
 
 uint64_t charlm_fnv1a(const uint8_t *p, int64_t n)

@@ -49,8 +49,9 @@ int charlm_eval_main(int argc, char **argv)
         return 2;
     }
     rg_set_threads((int)threads);
-    charlm_model m;
-    if (charlm_model_load(&m, model, RG_F32) != 0) {
+    lm_model m;
+    charlm_vocab vocab;
+    if (charlm_load(&m, &vocab, model) != 0) {
         fprintf(stderr, "charlm eval: %s\n", rg_last_error());
         return 1;
     }
@@ -74,8 +75,8 @@ int charlm_eval_main(int argc, char **argv)
         fprintf(stderr, "charlm eval: out of memory\n");
         goto out;
     }
-    if (charlm_encode(&m.vocab, bytes, n, ids, text) != 0 ||
-        charlm_eval_ids(&m, ids, n, &sum, report, &ep) != 0) {
+    if (charlm_encode(&vocab, bytes, n, ids, text) != 0 ||
+        lm_eval_ids(&m, ids, n, &sum, report, &ep) != 0) {
         fprintf(stderr, "charlm eval: %s\n", rg_last_error());
         goto out;
     }
@@ -86,6 +87,6 @@ int charlm_eval_main(int argc, char **argv)
 out:
     free(bytes);
     free(ids);
-    charlm_model_free(&m);
+    lm_model_free(&m);
     return status;
 }

@@ -12,7 +12,7 @@ static const char *usage_line =
     "                        [--batch B] [--vocab V] [--seed S]";
 
 typedef struct gc_ctx {
-    const charlm_model *m;
+    const lm_model *m;
     const int32_t *in, *tg;
     int64_t T, B;
 } gc_ctx;
@@ -25,7 +25,7 @@ static rg_tensor *loss_fn(rg_tape *tp, rg_tensor *const *inputs, int n, void *us
     gc_ctx *g = user;
     rg_tensor *ids = rg_from_data(tp, RG_I32, RG_DIMS(g->T, g->B), g->in);
     rg_tensor *tg = rg_from_data(tp, RG_I32, RG_DIMS(g->T * g->B), g->tg);
-    rg_tensor *logits = charlm_forward(tp, g->m, ids, NULL, NULL, NULL);
+    rg_tensor *logits = lm_forward(tp, g->m, ids, NULL, NULL, NULL);
     return tg ? rg_cross_entropy(tp, logits, tg, RG_MEAN) : NULL;
 }
 
@@ -60,8 +60,8 @@ int charlm_gradcheck_main(int argc, char **argv)
     for (int i = 0; i < vocab; i++)
         bytes[i] = (uint8_t)i;
     charlm_vocab_from_text(&v, bytes, vocab);
-    charlm_model m;
-    if (charlm_model_init(&m, cell, &v, embed, hidden, (int)layers, 0.0, RG_F64, &rng) != 0) {
+    lm_model m;
+    if (lm_model_init(&m, cell, v.n, embed, hidden, (int)layers, 0.0, RG_F64, &rng) != 0) {
         fprintf(stderr, "charlm gradcheck: %s\n", rg_last_error());
         return 1;
     }
@@ -71,7 +71,7 @@ int charlm_gradcheck_main(int argc, char **argv)
         fprintf(stderr, "charlm gradcheck: out of memory\n");
         free(in);
         free(tg);
-        charlm_model_free(&m);
+        lm_model_free(&m);
         return 1;
     }
     for (int64_t i = 0; i < unroll * batch; i++) {
@@ -112,6 +112,6 @@ int charlm_gradcheck_main(int argc, char **argv)
     }
     free(in);
     free(tg);
-    charlm_model_free(&m);
+    lm_model_free(&m);
     return status;
 }

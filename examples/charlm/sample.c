@@ -70,13 +70,14 @@ int charlm_sample_main(int argc, char **argv)
         fprintf(stderr, "charlm sample: --model FILE is required\n%s\n", usage_line);
         return 2;
     }
-    charlm_model m;
-    if (charlm_model_load(&m, model, RG_F32) != 0) {
+    lm_model m;
+    charlm_vocab vocab;
+    if (charlm_load(&m, &vocab, model) != 0) {
         fprintf(stderr, "charlm sample: %s\n", rg_last_error());
         return 1;
     }
     status = 1;
-    const charlm_vocab *v = &m.vocab;
+    const charlm_vocab *v = &vocab;
     if (!prime)
         prime = v->index['\n'] >= 0 ? "\n" : (const char *)NULL;
     char first[2] = {(char)v->byte[0], 0};
@@ -87,7 +88,7 @@ int charlm_sample_main(int argc, char **argv)
     double *p = malloc((size_t)m.V * sizeof *p);
     rg_tape *tp = rg_tape_new();
     rg_tensor *state[RG_CELL_MAX_STATE] = {0};
-    int ns = charlm_state_count(&m);
+    int ns = lm_state_count(&m);
     rg_rng rng;
     rg_rng_seed(&rng, (uint64_t)seed);
     if (!ids || !p || !tp) {
@@ -111,7 +112,7 @@ int charlm_sample_main(int argc, char **argv)
         rg_tape_reset(tp);
         rg_tensor *in = rg_from_data(tp, RG_I32, RG_DIMS(n_in, 1), ids);
         rg_tensor *final[RG_CELL_MAX_STATE] = {0};
-        rg_tensor *logits = charlm_forward(tp, &m, in, state, final, NULL);
+        rg_tensor *logits = lm_forward(tp, &m, in, state, final, NULL);
         if (!logits) {
             fprintf(stderr, "charlm sample: %s\n", rg_tape_error(tp));
             goto out;
@@ -135,6 +136,6 @@ out:
     rg_tape_free(tp);
     free(ids);
     free(p);
-    charlm_model_free(&m);
+    lm_model_free(&m);
     return status;
 }

@@ -18,12 +18,13 @@ typedef struct train_opts {
 
 /* what train_main holds, freed in one place */
 typedef struct train_state {
+    charlm_vocab vocab;
     uint8_t *bytes;
     int32_t *ids;
     int64_t n_text, n_train, n_val;
     char *default_text;
-    charlm_model m;
-    charlm_task task;
+    lm_model m;
+    lm_task task;
 } train_state;
 
 static const char *usage_line =
@@ -78,17 +79,17 @@ static int build_model(const train_opts *o, const rg_fit_config *fc, const rg_ru
 {
     const char *from = rg_run_model_source(run);
     if (from) {
-        if (charlm_model_load(&s->m, from, RG_F32) != 0)
+        if (charlm_load(&s->m, &s->vocab, from) != 0)
             return -1;
         s->m.rnn->cfg.dropout = o->dropout;
         s->m.dropout = o->dropout;
     } else {
-        charlm_vocab v;
         rg_rng init_rng;
         rg_rng_seed(&init_rng, (uint64_t)fc->seed);
-        charlm_vocab_from_text(&v, s->bytes, s->n_text);
-        if (charlm_model_init(&s->m, rg_cell_type_find(o->cell), &v, o->embed, o->hidden,
-                              (int)o->layers, o->dropout, RG_F32, &init_rng) != 0)
+        charlm_vocab_from_text(&s->vocab, s->bytes, s->n_text);
+        if (lm_model_init(&s->m, rg_cell_type_find(o->cell), s->vocab.n, o->embed, o->hidden,
+                          (int)o->layers, o->dropout, RG_F32, &init_rng) != 0 ||
+            charlm_set_vocab(&s->m, &s->vocab) != 0)
             return -1;
     }
     s->ids = malloc((size_t)s->n_text * sizeof *s->ids);
@@ -96,12 +97,12 @@ static int build_model(const train_opts *o, const rg_fit_config *fc, const rg_ru
         rg_set_error("out of memory");
         return -1;
     }
-    return charlm_encode(&s->m.vocab, s->bytes, s->n_text, s->ids, o->text);
+    return charlm_encode(&s->vocab, s->bytes, s->n_text, s->ids, o->text);
 }
 
 static void print_header(const train_opts *o, const train_state *s)
 {
-    const charlm_model *m = &s->m;
+    const lm_model *m = &s->m;
     printf("charlm train: %s %dx%lld (embed %lld, %lld parameters), vocab %lld, text %s "
            "(%lld train + %lld val bytes), batch %lld x unroll %lld\n", m->cell->name, m->L,
            (long long)m->H, (long long)m->E, (long long)rg_params_numel(m->P), (long long)m->V,
@@ -120,8 +121,8 @@ static int train(train_opts *o, rg_fit_config *fc, rg_flag *fl, int n, rg_run *r
     }
     if (rg_file_read_all(o->text, &s->bytes, &s->n_text) != 0 ||
         build_model(o, fc, run, s) != 0 || split_text(o, s) != 0 ||
-        charlm_task_init(&s->task, &s->m, s->ids, s->n_train, s->n_val, o->unroll, o->batch,
-                         o->carry) != 0)
+        lm_task_init(&s->task, &s->m, s->ids, s->n_train, s->n_val, o->unroll, o->batch,
+                     o->carry, "retrograd charlm 1") != 0)
         return -1;
     s->task.text_hash = charlm_fnv1a(s->bytes, s->n_text);
     s->task.text_bytes = s->n_text;
@@ -129,7 +130,7 @@ static int train(train_opts *o, rg_fit_config *fc, rg_flag *fl, int n, rg_run *r
         fc->steps = (int64_t)ceil(o->epochs * (double)s->n_train /
                                   (double)(o->batch * o->unroll));
     print_header(o, s);
-    rg_fit_task task = charlm_fit_task(&s->task);
+    rg_fit_task task = lm_fit_task(&s->task, false);
     const char *inputs[] = {o->text, NULL};
     char title[512];
     snprintf(title, sizeof title, "charlm %s %dx%lld", s->m.cell->name, s->m.L,
@@ -170,8 +171,8 @@ int charlm_train_main(int argc, char **argv)
         status = 1;
     }
     rg_run_close(run);
-    charlm_task_free(&s.task);
-    charlm_model_free(&s.m);
+    lm_task_free(&s.task);
+    lm_model_free(&s.m);
     free(s.bytes);
     free(s.ids);
     free(s.default_text);

@@ -1,7 +1,8 @@
-/* charlm's training task for the training core: its batches, its loss, its
- * validation, its checkpoint container and its part of the resume state.
+/* The language models' training task for the training core: batches, loss,
+ * validation, the checkpoint container and the task's part of the resume
+ * state.  charlm's tokens are bytes, wordlm's words; both train the same way.
  *
- * A training window is unroll+1 consecutive bytes of the training text; a
+ * A training window is unroll+1 consecutive tokens of the training text; a
  * step's loss is the mean cross-entropy over its batch x unroll predictions.
  * Without --carry-state each window starts at a uniformly drawn offset from the
  * zero state; with it, the training text is cut into `batch` streams read in
@@ -12,27 +13,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "charlm.h"
+#include "lm.h"
 
-int charlm_task_init(charlm_task *t, charlm_model *m, const int32_t *ids, int64_t n_train,
-                     int64_t n_val, int64_t T, int64_t B, bool carry)
+int lm_task_init(lm_task *t, lm_model *m, const int32_t *ids, int64_t n_train, int64_t n_val,
+                 int64_t T, int64_t B, bool carry, const char *format)
 {
     memset(t, 0, sizeof *t);
-    *t = (charlm_task){.m = m, .ids = ids, .n_train = n_train, .n_val = n_val, .T = T, .B = B,
-                       .carry = carry};
+    *t = (lm_task){.m = m, .ids = ids, .n_train = n_train, .n_val = n_val, .T = T, .B = B,
+                   .carry = carry, .format = format};
     t->in = malloc((size_t)(T * B) * sizeof *t->in);
     t->tg = malloc((size_t)(T * B) * sizeof *t->tg);
     if (!t->in || !t->tg) {
         rg_set_error("out of memory for a batch of %lld x %lld", (long long)B, (long long)T);
         return -1;
     }
-    for (int j = 0; carry && j < charlm_state_count(m); j++)
+    for (int j = 0; carry && j < lm_state_count(m); j++)
         if (!(t->state[j] = rg_zeros(NULL, m->dtype, RG_DIMS(m->L, B, m->H))))
             return -1;
     return 0;
 }
 
-void charlm_task_free(charlm_task *t)
+void lm_task_free(lm_task *t)
 {
     for (int j = 0; j < RG_CELL_MAX_STATE; j++)
         rg_tensor_free(t->state[j]);
@@ -44,12 +45,12 @@ void charlm_task_free(charlm_task *t)
 /* ids [T,B] and targets [T*B] of the next step */
 static int next_batch(void *user, rg_rng *rng)
 {
-    charlm_task *t = user;
+    lm_task *t = user;
     int64_t T = t->T, B = t->B, S = t->n_train / B;
     if (t->carry && t->carry_pos + T + 1 > S)
         t->carry_pos = 0;
     if (t->carry && t->carry_pos == 0)
-        for (int j = 0; j < charlm_state_count(t->m); j++)
+        for (int j = 0; j < lm_state_count(t->m); j++)
             memset(t->state[j]->data, 0,
                    (size_t)t->state[j]->numel * rg_dtype_size(t->state[j]->dtype));
     for (int64_t b = 0; b < B; b++) {
@@ -68,7 +69,7 @@ static int next_batch(void *user, rg_rng *rng)
 static rg_tensor *shard_loss(rg_tape *tp, void *user, int shard, int64_t b0, int64_t b1,
                              rg_rng *dropout)
 {
-    charlm_task *t = user;
+    lm_task *t = user;
     int64_t T = t->T, B = t->B, Bk = b1 - b0;
     rg_tensor *ids = rg_tensor_new(tp, RG_I32, RG_DIMS(T, Bk));
     rg_tensor *tgt = rg_tensor_new(tp, RG_I32, RG_DIMS(T * Bk));
@@ -81,9 +82,9 @@ static rg_tensor *shard_loss(rg_tape *tp, void *user, int shard, int64_t b0, int
             y[k * Bk + b] = t->tg[k * B + b0 + b];
         }
     rg_tensor *init[RG_CELL_MAX_STATE] = {0};
-    for (int s = 0; t->carry && s < charlm_state_count(t->m); s++)
+    for (int s = 0; t->carry && s < lm_state_count(t->m); s++)
         init[s] = Bk == B ? t->state[s] : rg_slice(tp, t->state[s], 1, b0, Bk);
-    rg_tensor *logits = charlm_forward(tp, t->m, ids, t->carry ? init : NULL,
+    rg_tensor *logits = lm_forward(tp, t->m, ids, t->carry ? init : NULL,
                                        t->carry ? t->final[shard] : NULL, dropout);
     rg_tensor *ce = rg_cross_entropy(tp, logits, tgt, RG_SUM);
     return rg_mul_scalar(tp, ce, 1.0 / (double)(B * T));
@@ -92,12 +93,12 @@ static rg_tensor *shard_loss(rg_tape *tp, void *user, int shard, int64_t b0, int
 /* the shard's final states [L,Bk,H] into its rows of the carried [L,B,H] */
 static void shard_done(void *user, int shard, int64_t b0, int64_t b1)
 {
-    charlm_task *t = user;
+    lm_task *t = user;
     if (!t->carry)
         return;
     int64_t B = t->B, Bk = b1 - b0;
     size_t row = (size_t)t->m->H * rg_dtype_size(t->m->dtype);
-    for (int s = 0; s < charlm_state_count(t->m); s++) {
+    for (int s = 0; s < lm_state_count(t->m); s++) {
         const rg_tensor *f = t->final[shard][s];
         for (int64_t l = 0; l < f->shape[0]; l++)
             memcpy((char *)t->state[s]->data + (size_t)(l * B + b0) * row,
@@ -107,12 +108,12 @@ static void shard_done(void *user, int shard, int64_t b0, int64_t b1)
 
 static int validate(void *user, double *loss)
 {
-    charlm_task *t = user;
+    lm_task *t = user;
     double sum;
     *loss = NAN;
     if (t->n_val < 2)
         return 0;
-    if (charlm_eval_ids(t->m, t->ids + t->n_train, t->n_val, &sum, NULL, NULL) != 0)
+    if (lm_eval_ids(t->m, t->ids + t->n_train, t->n_val, &sum, NULL, NULL) != 0)
         return -1;
     *loss = sum / (double)(t->n_val - 1);
     return 0;
@@ -123,17 +124,23 @@ static double bits(double nats)
     return nats / log(2.0);
 }
 
+static double perplexity(double nats)
+{
+    return exp(nats);
+}
+
 static rg_safetensors *model_file(void *user)
 {
-    return charlm_model_container(((charlm_task *)user)->m);
+    lm_task *t = user;
+    return lm_model_container(t->m, t->format);
 }
 
 static int save_state(void *user, rg_safetensors *st)
 {
-    charlm_task *t = user;
+    lm_task *t = user;
     char buf[64];
     int rc = 0;
-    for (int j = 0; t->carry && j < charlm_state_count(t->m) && rc == 0; j++) {
+    for (int j = 0; t->carry && j < lm_state_count(t->m) && rc == 0; j++) {
         snprintf(buf, sizeof buf, "carry.state%d", j);
         rc = rg_safetensors_add(st, buf, t->state[j]);
     }
@@ -147,7 +154,7 @@ static int save_state(void *user, rg_safetensors *st)
 
 static int load_state(void *user, const rg_safetensors *st, const char *file)
 {
-    charlm_task *t = user;
+    lm_task *t = user;
     int64_t bytes = 0;
     const char *hash = rg_safetensors_get_meta(st, "text_fnv1a");
     if (rg_meta_int(st, "text_bytes", 1, 1e15, file, &bytes) != 0)
@@ -163,7 +170,7 @@ static int load_state(void *user, const rg_safetensors *st, const char *file)
     /* a stream position is inside a stream of the training text */
     if (rg_meta_int(st, "carry_pos", 0, (double)(t->n_train / t->B), file, &t->carry_pos) != 0)
         return -1;
-    for (int j = 0; t->carry && j < charlm_state_count(t->m); j++) {
+    for (int j = 0; t->carry && j < lm_state_count(t->m); j++) {
         char name[32];
         snprintf(name, sizeof name, "carry.state%d", j);
         const rg_tensor *s = rg_safetensors_get(st, name);
@@ -178,11 +185,13 @@ static int load_state(void *user, const rg_safetensors *st, const char *file)
     return 0;
 }
 
-rg_fit_task charlm_fit_task(charlm_task *t)
+rg_fit_task lm_fit_task(lm_task *t, bool words)
 {
     return (rg_fit_task){.P = t->m->P, .user = t, .batch = t->B,
-                         .units_per_step = (double)(t->B * t->T), .unit = "chars",
-                         .metric = "val_bpc", .metric_of = bits,
+                         .units_per_step = (double)(t->B * t->T),
+                         .unit = words ? "tokens" : "chars",
+                         .metric = words ? "val_ppl" : "val_bpc",
+                         .metric_of = words ? perplexity : bits,
                          .next_batch = next_batch, .shard_loss = shard_loss,
                          .shard_done = shard_done, .validate = validate,
                          .model_file = model_file, .save_state = save_state,

@@ -1,29 +1,30 @@
-/* charlm's model: CHECKPOINT.md's CharLM (Embedding -> recurrent stack ->
- * Linear head) built from the library's layers, its checkpoint, and the
- * evaluation of a whole text with the state carried through it. */
+/* The language model of charlm and wordlm: CHECKPOINT.md's CharLM (Embedding
+ * -> recurrent stack -> Linear head) built from the library's layers, its
+ * checkpoint, and the evaluation of a whole token sequence with the state
+ * carried through it.  The vocabulary is the program's: the model keeps only
+ * its metadata form. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "charlm.h"
+#include "lm.h"
 
-int charlm_model_init(charlm_model *m, const rg_cell_type *cell, const charlm_vocab *v,
-                      int64_t E, int64_t H, int L, double dropout, rg_dtype dt, rg_rng *rng)
+int lm_model_init(lm_model *m, const rg_cell_type *cell, int64_t V, int64_t E, int64_t H,
+                  int L, double dropout, rg_dtype dt, rg_rng *rng)
 {
     memset(m, 0, sizeof *m);
-    if (!cell || v->n < 1 || E < 1 || H < 1 || L < 1) {
-        rg_set_error("charlm: bad model sizes (V %d, E %lld, H %lld, L %d)", v->n,
+    if (!cell || V < 1 || E < 1 || H < 1 || L < 1) {
+        rg_set_error("bad model sizes (V %lld, E %lld, H %lld, L %d)", (long long)V,
                      (long long)E, (long long)H, L);
         return -1;
     }
     m->cell = cell;
-    m->V = v->n;
+    m->V = V;
     m->E = E;
     m->H = H;
     m->L = L;
     m->dropout = dropout;
     m->dtype = dt;
-    m->vocab = *v;
     m->P = rg_params_new();
     if (!m->P)
         return -1;
@@ -33,26 +34,28 @@ int charlm_model_init(charlm_model *m, const rg_cell_type *cell, const charlm_vo
     if (rg_embedding_layer_init(&m->embed, m->P, "embed", m->V, E, dt, rng) != 0 ||
         !(m->rnn = rg_seq_new(m->P, "rnn", &sc, rng)) ||
         rg_linear_layer_init(&m->head, m->P, "head", H, m->V, true, dt, rng) != 0) {
-        charlm_model_free(m);
+        lm_model_free(m);
         return -1;
     }
     return 0;
 }
 
-void charlm_model_free(charlm_model *m)
+void lm_model_free(lm_model *m)
 {
     rg_seq_free(m->rnn);
     rg_params_free(m->P);
+    free(m->vocab);
     m->rnn = NULL;
     m->P = NULL;
+    m->vocab = NULL;
 }
 
-int charlm_state_count(const charlm_model *m)
+int lm_state_count(const lm_model *m)
 {
     return m->cell->n_state;
 }
 
-rg_tensor *charlm_forward(rg_tape *tp, const charlm_model *m, rg_tensor *ids,
+rg_tensor *lm_forward(rg_tape *tp, const lm_model *m, rg_tensor *ids,
                           rg_tensor *const *init, rg_tensor **final, rg_rng *dropout_rng)
 {
     if (!ids)
@@ -65,19 +68,14 @@ rg_tensor *charlm_forward(rg_tape *tp, const charlm_model *m, rg_tensor *ids,
     return rg_linear_layer_forward(tp, &m->head, flat);                        /* [T*B,V] */
 }
 
-rg_safetensors *charlm_model_container(const charlm_model *m)
+rg_safetensors *lm_model_container(const lm_model *m, const char *format)
 {
-    char vocab[256 * 4 + 1];
-    if (charlm_vocab_format(&m->vocab, vocab, sizeof vocab) != 0) {
-        rg_set_error("charlm: vocabulary too long to format");
-        return NULL;
-    }
     rg_safetensors *st = rg_checkpoint_from_params(m->P, NULL);
     if (!st)
         return NULL;
     int rc = rg_safetensors_set_meta(st, "cell", m->cell->name);
-    rc = rc ? rc : rg_safetensors_set_meta(st, "vocab", vocab);
-    rc = rc ? rc : rg_safetensors_set_meta(st, "format", "retrograd charlm 1");
+    rc = rc ? rc : rg_safetensors_set_meta(st, "vocab", m->vocab ? m->vocab : "");
+    rc = rc ? rc : rg_safetensors_set_meta(st, "format", format);
     if (rc != 0) {
         rg_safetensors_free(st);
         return NULL;
@@ -96,19 +94,19 @@ static int dims2(const rg_safetensors *st, const char *name, int64_t *r, int64_t
     return 0;
 }
 
-int charlm_model_load(charlm_model *m, const char *path, rg_dtype dt)
+int lm_model_load(lm_model *m, const char *path, rg_dtype dt)
 {
     memset(m, 0, sizeof *m);
     rg_safetensors *st = rg_safetensors_read(path);
     if (!st)
         return -1;
     int rc = -1;
-    charlm_vocab v;
     const char *cell_name = rg_safetensors_get_meta(st, "cell");
     const rg_cell_type *cell = cell_name ? rg_cell_type_find(cell_name) : NULL;
     int64_t V, E, GH, H;
+    const char *vocab = rg_safetensors_get_meta(st, "vocab");
     if (!cell_name) {
-        rg_set_error("%s: not a charlm checkpoint: metadata 'cell' is missing", path);
+        rg_set_error("%s: not a language-model checkpoint: metadata 'cell' is missing", path);
         goto done;
     }
     if (!cell || !strcmp(cell_name, "rnn")) {
@@ -116,15 +114,12 @@ int charlm_model_load(charlm_model *m, const char *path, rg_dtype dt)
                      path, cell_name);
         goto done;
     }
-    if (charlm_vocab_parse(&v, rg_safetensors_get_meta(st, "vocab"), path) != 0)
-        goto done;
-    if (dims2(st, "embed.weight", &V, &E) != 0) {
-        rg_set_error("%s: tensor 'embed.weight' [V,E] is missing or not 2-dimensional", path);
+    if (!vocab || !*vocab) {
+        rg_set_error("%s: metadata 'vocab' is missing or empty", path);
         goto done;
     }
-    if (V != v.n) {
-        rg_set_error("%s: 'embed.weight' has %lld rows but the vocabulary has %d bytes", path,
-                     (long long)V, v.n);
+    if (dims2(st, "embed.weight", &V, &E) != 0) {
+        rg_set_error("%s: tensor 'embed.weight' [V,E] is missing or not 2-dimensional", path);
         goto done;
     }
     if (dims2(st, "rnn.weight_hh_l0", &GH, &H) != 0) {
@@ -149,26 +144,28 @@ int charlm_model_load(charlm_model *m, const char *path, rg_dtype dt)
         rg_set_error("%s: tensor 'rnn.weight_ih_l0' is missing", path);
         goto done;
     }
-    if (charlm_model_init(m, cell, &v, E, H, L, 0.0, dt, NULL) != 0)
+    if (lm_model_init(m, cell, V, E, H, L, 0.0, dt, NULL) != 0)
         goto done;
-    if (rg_checkpoint_load_params_from(m->P, st, path, true) != 0) {
-        charlm_model_free(m);
+    if (rg_checkpoint_load_params_from(m->P, st, path, true) != 0 ||
+        !(m->vocab = malloc(strlen(vocab) + 1))) {
+        lm_model_free(m);
         goto done;
     }
+    strcpy(m->vocab, vocab);
     rc = 0;
 done:
     rg_safetensors_free(st);
     return rc;
 }
 
-int charlm_eval_ids(const charlm_model *m, const int32_t *ids, int64_t n, double *sum_nll,
-                    charlm_progress_fn progress, void *user)
+int lm_eval_ids(const lm_model *m, const int32_t *ids, int64_t n, double *sum_nll,
+                lm_progress_fn progress, void *user)
 {
     enum { CHUNK = 256 };
     *sum_nll = 0;
     if (n < 2)
         return 0;
-    int ns = charlm_state_count(m);
+    int ns = lm_state_count(m);
     rg_tensor *state[RG_CELL_MAX_STATE] = {0};
     rg_tape *tp = rg_tape_new();
     int rc = tp ? 0 : -1;
@@ -186,10 +183,10 @@ int charlm_eval_ids(const charlm_model *m, const int32_t *ids, int64_t n, double
         rg_tensor *in = rg_from_data(tp, RG_I32, RG_DIMS(T, 1), ids + at);
         rg_tensor *tg = rg_from_data(tp, RG_I32, RG_DIMS(T), ids + at + 1);
         rg_tensor *final[RG_CELL_MAX_STATE] = {0};
-        rg_tensor *logits = charlm_forward(tp, m, in, state, final, NULL);
+        rg_tensor *logits = lm_forward(tp, m, in, state, final, NULL);
         rg_tensor *loss = tg ? rg_cross_entropy(tp, logits, tg, RG_SUM) : NULL;
         if (!loss) {
-            rg_set_error("charlm eval: %s", rg_tape_error(tp) ? rg_tape_error(tp) : rg_last_error());
+            rg_set_error("evaluation: %s", rg_tape_error(tp) ? rg_tape_error(tp) : rg_last_error());
             rc = -1;
             break;
         }
