@@ -3,7 +3,9 @@
  * same shapes, the model changed only once the whole file was validated). */
 #include "rg_checkpoint.h"
 
+#include <float.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -112,10 +114,34 @@ static void ck_copy_values(rg_tensor *dst, const rg_tensor *src)
     }
 }
 
-int rg_checkpoint_load_params_from(rg_params *P, const rg_safetensors *st, const char *file,
-                                   bool strict)
+/* -1 (message set) when a value of t would not load into p as a finite number:
+ * NaN or Inf in the file, or a float64 beyond float32's range for an F32 p. */
+static int ck_check_values(const char *fn, const char *file, const char *name,
+                           const rg_tensor *p, const rg_tensor *t)
 {
-    static const char fn[] = "rg_checkpoint_load_params";
+    int64_t k = rg_tensor_find_nonfinite(t);
+    if (k >= 0) {
+        double v = rg_get(t, k);
+        ck_error(fn, file, "tensor '%.80s' holds %s at element %" PRId64, name,
+                 isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf", k);
+        return -1;
+    }
+    if (p->dtype == RG_F32 && t->dtype == RG_F64) {
+        const double *d = t->data;
+        for (k = 0; k < t->numel; k++)
+            if (fabs(d[k]) > FLT_MAX) {
+                ck_error(fn, file, "tensor '%.80s' holds %g at element %" PRId64
+                         ", beyond float32's range (the parameter is F32)", name, d[k], k);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+/* rg_checkpoint_load_params_from on behalf of fn (named in messages). */
+static int ck_load_from(const char *fn, rg_params *P, const rg_safetensors *st, const char *file,
+                        bool strict)
+{
     char sa[128], sb[128];
     if (!P || !st) {
         ck_error(fn, file, "NULL parameters or container");
@@ -154,6 +180,8 @@ int rg_checkpoint_load_params_from(rg_params *P, const rg_safetensors *st, const
             ck_error(fn, file, "parameter '%.80s' has no storage", name);
             return -1;
         }
+        if (ck_check_values(fn, file, name, p, t) != 0)
+            return -1;
     }
     if (strict) {
         int m = rg_safetensors_count(st);
@@ -175,6 +203,12 @@ int rg_checkpoint_load_params_from(rg_params *P, const rg_safetensors *st, const
     return 0;
 }
 
+int rg_checkpoint_load_params_from(rg_params *P, const rg_safetensors *st, const char *file,
+                                   bool strict)
+{
+    return ck_load_from("rg_checkpoint_load_params_from", P, st, file, strict);
+}
+
 int rg_checkpoint_load_params(rg_params *P, const char *path)
 {
     if (!P) {
@@ -184,12 +218,7 @@ int rg_checkpoint_load_params(rg_params *P, const char *path)
     rg_safetensors *st = rg_safetensors_read(path);
     if (!st)
         return -1;
-    int rc = rg_checkpoint_load_params_from(P, st, path, true);
+    int rc = ck_load_from("rg_checkpoint_load_params", P, st, path, true);
     rg_safetensors_free(st);
     return rc;
-}
-
-rg_safetensors *rg_checkpoint_read_meta(const char *path)
-{
-    return rg_safetensors_read_header(path);
 }

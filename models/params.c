@@ -2,6 +2,7 @@
  * uthash index by name.  The registry owns the tensors and the name strings. */
 #include "rg_params.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
@@ -71,8 +72,10 @@ rg_tensor *rg_params_add(rg_params *P, const char *name, rg_dtype dt, int rank,
         P->cap = cap;
     }
     rg_tensor *t = rg_zeros(NULL, dt, rank, shape); /* checks rank and shape */
-    if (!t)
+    if (!t) {
+        rg_set_error("rg_params_add: parameter '%.200s': %s", name, rg_last_error());
         return NULL;
+    }
     rg_param_slot *s = calloc(1, sizeof *s);
     size_t len = strlen(name);
     char *copy = malloc(len + 1);
@@ -131,4 +134,32 @@ void rg_params_zero_grad(rg_params *P)
 int64_t rg_params_numel(const rg_params *P)
 {
     return P ? P->numel : 0;
+}
+
+int rg_params_check_finite(const rg_params *P, const char **bad_name, int64_t *bad_index)
+{
+    if (bad_name)
+        *bad_name = NULL;
+    if (bad_index)
+        *bad_index = -1;
+    if (!P) {
+        rg_set_error("rg_params_check_finite: registry is NULL");
+        return -1;
+    }
+    for (int i = 0; i < P->n; i++) {
+        const rg_tensor *t = P->order[i]->t;
+        int64_t k = rg_tensor_find_nonfinite(t);
+        if (k < 0)
+            continue;
+        double v = rg_get(t, k);
+        rg_set_error("rg_params_check_finite: parameter '%.200s' holds %s at element %lld",
+                     P->order[i]->name, isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf",
+                     (long long)k);
+        if (bad_name)
+            *bad_name = P->order[i]->name;
+        if (bad_index)
+            *bad_index = k;
+        return -1;
+    }
+    return 0;
 }

@@ -75,7 +75,8 @@ int rg_safetensors_write_staged(const rg_safetensors *st, const char *path,
 int rg_file_commit(const char *tmp_path, const char *path);
 
 /* Reads a whole file.  NULL (and a message naming path) on any problem:
- * unreadable or truncated file, header length larger than the file, header not
+ * a path that is not a regular file (a FIFO, a directory, a device: refused
+ * at once, the open never blocks), unreadable or truncated file, header length larger than the file, header not
  * UTF-8 or malformed JSON or not an object, a tensor entry without dtype, shape
  * or data_offsets, a dtype other than F32/F64, a negative, fractional or
  * overflowing dimension, rank above RG_MAX_RANK, an element count that does not
@@ -100,7 +101,10 @@ int rg_checkpoint_save_params_as(const rg_params *P, const char *path,
                                  const char *const *meta, rg_dtype file_dtype);
 
 /* Strict load: every tensor of P must be in the file with exactly its shape,
- * and the file must hold no other tensor.  Values are converted to each
+ * and the file must hold no other tensor.  Non-finite numbers are never
+ * accepted: a tensor to be loaded that holds NaN or Inf (or, for an F32
+ * parameter, a float64 beyond float32's range) refuses the file, naming the
+ * tensor and the first bad element.  Values are converted to each
  * parameter's dtype and copied only once the whole file has been validated: on
  * any error (which names the file and the tensor, with both shapes) P is left
  * untouched.  0 or -1. */

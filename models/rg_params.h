@@ -23,6 +23,13 @@ int rg_params_count(const rg_params *P);
 rg_tensor *rg_params_at(const rg_params *P, int i, const char **name);
 void rg_params_zero_grad(rg_params *P);
 int64_t rg_params_numel(const rg_params *P);
+/* 0 when every value of every parameter is finite.  Otherwise -1, with
+ * rg_last_error() naming the first parameter (in insertion order) that holds
+ * NaN or Inf and the element ("rg_params_check_finite: parameter
+ * 'rnn.weight_hh_l0' holds NaN at element 17"), *bad_name set to its name
+ * (owned by P) and *bad_index to that flat index; both may be NULL, and are
+ * NULL and -1 when there is no such parameter (or P is NULL, also -1). */
+int rg_params_check_finite(const rg_params *P, const char **bad_name, int64_t *bad_index);
 
 #ifdef __cplusplus
 }

@@ -739,35 +739,65 @@ static rg_safetensors *st_read_mem(const char *fn, const void *buf, size_t n, co
 
 rg_safetensors *rg_safetensors_read_mem(const void *buf, size_t n, const char *name)
 {
-    return st_read_mem("rg_safetensors_read", buf, n, name ? name : "<memory>");
+    return st_read_mem("rg_safetensors_read_mem", buf, n, name ? name : "<memory>");
 }
 
-/* Opens path for reading and returns its size; NULL on error. */
+/* What a file that is not a regular one is, for messages. */
+static const char *st_file_kind(mode_t m)
+{
+    if (S_ISDIR(m))
+        return "a directory";
+    if (S_ISFIFO(m))
+        return "a FIFO";
+    if (S_ISCHR(m))
+        return "a character device";
+    if (S_ISBLK(m))
+        return "a block device";
+    if (S_ISSOCK(m))
+        return "a socket";
+    return "a special file";
+}
+
+/* Opens path for reading and returns its size; NULL on error.  The open never
+ * blocks: O_NONBLOCK keeps a FIFO without a writer (or a device) from waiting,
+ * and anything but a regular file is refused before the first read. */
 static FILE *st_open(const char *fn, const char *path, uint64_t *size)
 {
     if (!path) {
         st_error(fn, NULL, "NULL path");
         return NULL;
     }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         st_error(fn, path, "cannot open: %s", strerror(errno));
         return NULL;
     }
     struct stat sb;
-    if (fstat(fileno(f), &sb) != 0) {
+    if (fstat(fd, &sb) != 0) {
         st_error(fn, path, "cannot stat: %s", strerror(errno));
-        fclose(f);
+        close(fd);
         return NULL;
     }
     if (!S_ISREG(sb.st_mode)) {
-        st_error(fn, path, "not a regular file");
-        fclose(f);
+        st_error(fn, path, "is %s, not a regular file", st_file_kind(sb.st_mode));
+        close(fd);
         return NULL;
     }
     if (sb.st_size < 0 || (uint64_t)sb.st_size > SIZE_MAX - 1) {
         st_error(fn, path, "file too large");
-        fclose(f);
+        close(fd);
+        return NULL;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        st_error(fn, path, "cannot clear O_NONBLOCK: %s", strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        st_error(fn, path, "cannot open a stream: %s", strerror(errno));
+        close(fd);
         return NULL;
     }
     *size = (uint64_t)sb.st_size;
@@ -801,9 +831,9 @@ rg_safetensors *rg_safetensors_read(const char *path)
     return st;
 }
 
-rg_safetensors *rg_safetensors_read_header(const char *path)
+/* rg_safetensors_read_header on behalf of fn (named in messages). */
+static rg_safetensors *st_read_header(const char *fn, const char *path)
 {
-    static const char fn[] = "rg_safetensors_read_header";
     uint64_t size;
     FILE *f = st_open(fn, path, &size);
     if (!f)
@@ -840,6 +870,16 @@ rg_safetensors *rg_safetensors_read_header(const char *path)
     rg_safetensors *st = st_parse(fn, path, hdr, (size_t)hl, NULL, size - 8 - hl);
     free(hdr);
     return st;
+}
+
+rg_safetensors *rg_safetensors_read_header(const char *path)
+{
+    return st_read_header("rg_safetensors_read_header", path);
+}
+
+rg_safetensors *rg_checkpoint_read_meta(const char *path)
+{
+    return st_read_header("rg_checkpoint_read_meta", path);
 }
 
 /* ---- writing --------------------------------------------------------------- */

@@ -4,12 +4,14 @@
  * failure, atomic writes, and files made by PyTorch (tools/make_checkpoint_cases.py). */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "retrograd.h"
@@ -865,4 +867,157 @@ Test(checkpoint, atomic_write_failure_keeps_old_file)
     free(old);
     rg_safetensors_free(big);
     rg_safetensors_free(small);
+}
+
+/* ---- special files and non-finite values ------------------------------------ */
+
+static double ck_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Every reader refuses path at once, naming it and what it is. */
+static void ck_refuses_special(const char *path, const char *kind)
+{
+    char what[96];
+    snprintf(what, sizeof what, "is %s, not a regular file", kind);
+    rg_params *P = ck_charlm("gru", 5, 3, 4, 1, RG_F32, 3);
+    double t0 = ck_now();
+    cr_assert_null(rg_safetensors_read(path));
+    ck_assert_error(path, what);
+    cr_assert(strstr(rg_last_error(), "rg_safetensors_read") != NULL);
+    cr_assert_null(rg_safetensors_read_header(path));
+    ck_assert_error(path, what);
+    cr_assert(strstr(rg_last_error(), "rg_safetensors_read_header") != NULL);
+    cr_assert_null(rg_checkpoint_read_meta(path));
+    ck_assert_error(path, what);
+    cr_assert(strstr(rg_last_error(), "rg_checkpoint_read_meta") != NULL);
+    cr_assert_eq(rg_checkpoint_load_params(P, path), -1);
+    ck_assert_error(path, what);
+    cr_assert_lt(ck_now() - t0, 2.0, "refusing %s took %.1f s", path, ck_now() - t0);
+    rg_params_free(P);
+}
+
+/* A FIFO without a writer would block an open without O_NONBLOCK forever (the
+ * timeout turns that into a failure instead of a hung suite). */
+Test(checkpoint, special_files_refused_without_blocking, .timeout = 20)
+{
+    const char *fifo = ck_path("pipe.safetensors");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    ck_refuses_special(fifo, "a FIFO");
+    ck_refuses_special(ck_dir, "a directory");
+    ck_refuses_special("/dev/null", "a character device");
+}
+
+/* src with v at element k of tensor victim, saved in file_dtype. */
+static const char *ck_write_poisoned(rg_params *src, const char *victim, int64_t k, double v,
+                                     rg_dtype file_dtype, const char *file)
+{
+    rg_tensor *t = rg_params_get(src, victim);
+    cr_assert_not_null(t);
+    double old = rg_get(t, k);
+    rg_set(t, k, v);
+    const char *p = ck_path(file);
+    cr_assert_eq(rg_checkpoint_save_params_as(src, p, NULL, file_dtype), 0, "%s",
+                 rg_last_error());
+    rg_set(t, k, old);
+    return p;
+}
+
+Test(checkpoint, nonfinite_values_refused)
+{
+    rg_params *src = ck_charlm("lstm", 5, 3, 4, 2, RG_F64, 21);
+    rg_params *P = ck_charlm("lstm", 5, 3, 4, 2, RG_F32, 22);
+    rg_params *before = ck_charlm("lstm", 5, 3, 4, 2, RG_F32, 22);
+
+    const char *p = ck_write_poisoned(src, "rnn.weight_hh_l1", 17, NAN, RG_F32, "nan.safetensors");
+    cr_assert_eq(rg_checkpoint_load_params(P, p), -1);
+    ck_assert_error(p, "rg_checkpoint_load_params: ");
+    ck_assert_error(p, "tensor 'rnn.weight_hh_l1' holds NaN at element 17");
+    ck_assert_params_equal(P, before);
+
+    /* head.bias is the last tensor: every other one was valid and would already
+     * have been copied by a loader that copied as it went. */
+    p = ck_write_poisoned(src, "head.bias", 4, INFINITY, RG_F64, "inf.safetensors");
+    cr_assert_eq(rg_checkpoint_load_params(P, p), -1);
+    ck_assert_error(p, "tensor 'head.bias' holds Inf at element 4");
+    ck_assert_params_equal(P, before);
+
+    p = ck_write_poisoned(src, "embed.weight", 0, -INFINITY, RG_F64, "ninf.safetensors");
+    rg_safetensors *st = rg_safetensors_read(p);
+    cr_assert_not_null(st, "%s", rg_last_error());
+    cr_assert_eq(rg_checkpoint_load_params_from(P, st, p, false), -1);
+    ck_assert_error(p, "rg_checkpoint_load_params_from: ");
+    ck_assert_error(p, "tensor 'embed.weight' holds -Inf at element 0");
+    ck_assert_params_equal(P, before);
+    rg_safetensors_free(st);
+
+    /* Finite in float64, Inf once converted to an F32 parameter. */
+    p = ck_write_poisoned(src, "rnn.bias_ih_l0", 3, 1e300, RG_F64, "big.safetensors");
+    cr_assert_eq(rg_checkpoint_load_params(P, p), -1);
+    ck_assert_error(p, "tensor 'rnn.bias_ih_l0' holds 1e+300 at element 3, beyond float32's range");
+    ck_assert_params_equal(P, before);
+    /* ... which an F64 model takes. */
+    rg_params *P64 = ck_charlm("lstm", 5, 3, 4, 2, RG_F64, 22);
+    cr_assert_eq(rg_checkpoint_load_params(P64, p), 0, "%s", rg_last_error());
+    cr_assert_eq(rg_get(rg_params_get(P64, "rnn.bias_ih_l0"), 3), 1e300);
+
+    /* A tensor that is not loaded (non-strict, not in the model) may hold anything. */
+    rg_safetensors *extra = rg_checkpoint_from_params(src, NULL);
+    cr_assert_not_null(extra);
+    cr_assert_eq(rg_safetensors_add_data(extra, "optim.nan", RG_F32, RG_DIMS(1), (float[]){NAN}),
+                 0);
+    cr_assert_eq(rg_checkpoint_load_params_from(P, extra, "extra", false), 0, "%s",
+                 rg_last_error());
+    cr_assert_eq(rg_get(rg_params_get(P, "head.bias"), 4),
+                 (double)(float)rg_get(rg_params_get(src, "head.bias"), 4));
+    rg_safetensors_free(extra);
+
+    rg_params_free(P64);
+    rg_params_free(src);
+    rg_params_free(P);
+    rg_params_free(before);
+}
+
+Test(checkpoint, params_check_finite)
+{
+    rg_params *P = ck_charlm("lstm", 5, 3, 4, 2, RG_F32, 5);
+    const char *name = "x";
+    int64_t k = 7;
+    cr_assert_eq(rg_params_check_finite(P, &name, &k), 0);
+    cr_assert_null(name);
+    cr_assert_eq(k, -1);
+
+    rg_tensor *w = rg_params_get(P, "rnn.weight_hh_l0");
+    rg_set(w, 17, NAN);
+    rg_set(rg_params_get(P, "head.bias"), 1, INFINITY); /* later in the registry */
+    rg_clear_error();
+    cr_assert_eq(rg_params_check_finite(P, &name, &k), -1);
+    cr_assert_str_eq(name, "rnn.weight_hh_l0");
+    cr_assert_eq(k, 17);
+    cr_assert_str_eq(rg_last_error(),
+                     "rg_params_check_finite: parameter 'rnn.weight_hh_l0' holds NaN at element 17");
+    rg_set(w, 17, 0.5);
+    cr_assert_eq(rg_params_check_finite(P, NULL, NULL), -1);
+    cr_assert_str_eq(rg_last_error(),
+                     "rg_params_check_finite: parameter 'head.bias' holds Inf at element 1");
+    rg_set(rg_params_get(P, "head.bias"), 1, -INFINITY);
+    cr_assert_eq(rg_params_check_finite(P, &name, NULL), -1);
+    cr_assert_str_eq(name, "head.bias");
+    cr_assert(strstr(rg_last_error(), "holds -Inf at element 1") != NULL, "%s", rg_last_error());
+    rg_set(rg_params_get(P, "head.bias"), 1, 0);
+    cr_assert_eq(rg_params_check_finite(P, NULL, NULL), 0);
+
+    /* An empty registry is finite; no registry is an error. */
+    rg_params *E = rg_params_new();
+    cr_assert_eq(rg_params_check_finite(E, NULL, NULL), 0);
+    rg_params_free(E);
+    rg_clear_error();
+    cr_assert_eq(rg_params_check_finite(NULL, &name, &k), -1);
+    cr_assert_null(name);
+    cr_assert_eq(k, -1);
+    cr_assert(strstr(rg_last_error(), "rg_params_check_finite") != NULL);
+    rg_params_free(P);
 }
