@@ -53,7 +53,9 @@ static inline double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
         }                                                                              \
     }                                                                                  \
     /* One batch row: da [4H] assigned, dc_prev added.  Every pointer is real (the    \
-     * callers pass a zero row or a scratch sink), so the loop vectorises. */          \
+     * callers pass a zero row or a scratch sink), so the loop vectorises.  restrict   \
+     * holds by construction: da is fresh and dcb (c's gradient) cannot share memory   \
+     * with values, the saved block or the outputs' gradients. */                      \
     static void lstm_bwd_row_##SFX(const T *restrict s, const T *restrict cb,          \
                                    const T *restrict cn, const T *restrict gh,         \
                                    const T *restrict gc, T *restrict da,               \
@@ -183,7 +185,8 @@ static int gru_shape(rg_tape *tp, rg_entry *e) { return gates_shape(tp, e, 3, "r
                 hn[j] = (1 - s[H + j]) * s[2 * H + j] + s[H + j] * hb[j];              \
         }                                                                              \
     }                                                                                  \
-    /* One batch row; every pointer is real (see lstm_bwd_row). */                     \
+    /* One batch row; every pointer is real (see lstm_bwd_row) and the three      \
+     * written ones never share memory: gru_bwd checks that before the call. */   \
     static void gru_bwd_row_##SFX(const T *restrict s, const T *restrict hb,           \
                                   const T *restrict g, T *restrict dx, T *restrict dhh, \
                                   T *restrict dprev, int64_t H) {                      \
@@ -197,21 +200,40 @@ static int gru_shape(rg_tape *tp, rg_entry *e) { return gates_shape(tp, e, 3, "r
             dprev[j] += g[j] * z[j];                                                   \
         }                                                                              \
     }                                                                                  \
+    /* The gradients go to dxp [B,3H], dhp [B,3H], dhprev [B,H]; an absent one to a    \
+     * sink.  When two of them share memory (xp and hp one tensor, or views of one    \
+     * buffer) the rows are computed into fresh scratch [B,7H] and then added to     \
+     * each gradient in turn, so no share is lost to the restrict kernel. */         \
     static void gru_bwd_##SFX(rg_tape *tp, rg_entry *e, int64_t B, int64_t H) {        \
         const T *h = e->in[2]->data, *sv = e->saved, *dh = e->out[0]->grad;            \
-        T *dxp = rg_grad(tp, e->in[0]), *dhp = rg_grad(tp, e->in[1]);                  \
-        T *dhprev = rg_grad(tp, e->in[2]);                                             \
-        T *sink = NULL; /* where an absent gradient's share goes */                    \
-        if (!dxp || !dhp || !dhprev) {                                                 \
-            sink = rg_tape_alloc(tp, (size_t)(7 * H) * sizeof(T));                     \
+        T *dst[3] = {rg_grad(tp, e->in[0]), rg_grad(tp, e->in[1]), rg_grad(tp, e->in[2])}; \
+        const int64_t w[3] = {3 * H, 3 * H, H}; /* row widths */                      \
+        const size_t nb[3] = {(size_t)(B * 3 * H) * sizeof(T), (size_t)(B * 3 * H) * sizeof(T), \
+                              (size_t)(B * H) * sizeof(T)};                            \
+        bool alias = rg_mem_overlap(dst[0], nb[0], dst[1], nb[1]) ||                   \
+                     rg_mem_overlap(dst[0], nb[0], dst[2], nb[2]) ||                   \
+                     rg_mem_overlap(dst[1], nb[1], dst[2], nb[2]);                     \
+        T *sink = NULL;                                                                \
+        if (alias || !dst[0] || !dst[1] || !dst[2]) {                                  \
+            size_t n = (size_t)((alias ? B : 1) * 7 * H);                              \
+            sink = rg_tape_alloc(tp, n * sizeof(T) + 1);                               \
             if (!sink) return;                                                         \
-            memset(sink, 0, (size_t)(7 * H) * sizeof(T));                              \
+            memset(sink, 0, n * sizeof(T));                                            \
+        }                                                                              \
+        /* Row b of gradient k goes to base[k] + b * step[k]: its own buffer, a block  \
+         * [B,w] of the scratch (alias), or one sink row (step 0). */                  \
+        T *base[3];                                                                    \
+        int64_t step[3];                                                               \
+        for (int k = 0; k < 3; ++k) {                                                  \
+            int64_t off = 3 * H * k; /* 0, 3H, 6H */                                   \
+            base[k] = alias ? sink + B * off : dst[k] ? dst[k] : sink + off;           \
+            step[k] = alias || dst[k] ? w[k] : 0;                                      \
         }                                                                              \
         for (int64_t b = 0; b < B; ++b)                                                \
-            gru_bwd_row_##SFX(sv + b * 4 * H, h + b * H, dh + b * H,                   \
-                              dxp ? dxp + b * 3 * H : sink,                            \
-                              dhp ? dhp + b * 3 * H : sink + 3 * H,                    \
-                              dhprev ? dhprev + b * H : sink + 6 * H, H);              \
+            gru_bwd_row_##SFX(sv + b * 4 * H, h + b * H, dh + b * H, base[0] + b * step[0], \
+                              base[1] + b * step[1], base[2] + b * step[2], H);        \
+        for (int k = 0; alias && k < 3; ++k)                                           \
+            for (int64_t i = 0; dst[k] && i < B * w[k]; ++i) dst[k][i] += base[k][i];  \
     }
 
 GRU_KERNELS(float, f32, rg_sigmoidf, rg_tanhf)

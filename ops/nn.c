@@ -92,6 +92,7 @@ SOFTMAX_KERNELS(double, f64, exp)
 static void softmax_forward(rg_tape *tp, rg_entry *e) {
     int64_t outer, L, inner;
     axis_view(e, &outer, &L, &inner);
+    if (L == 0) return; /* an empty axis: nothing to write, and no xr[0] to read */
     bool logsm = e->op->name[0] == 'l';
     if (e->in[0]->dtype == RG_F64)
         softmax_fwd_f64(e->in[0]->data, e->out[0]->data, outer, L, inner, logsm);
@@ -105,6 +106,7 @@ static void softmax_backward(rg_tape *tp, rg_entry *e) {
     if (!dy || !dx) return;
     int64_t outer, L, inner;
     axis_view(e, &outer, &L, &inner);
+    if (L == 0) return;
     bool logsm = e->op->name[0] == 'l';
     if (e->in[0]->dtype == RG_F64)
         softmax_bwd_f64(e->out[0]->data, dy, dx, outer, L, inner, logsm);

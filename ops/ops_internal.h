@@ -33,10 +33,22 @@ extern const int rg_rows_fused_n;
         }                                                                             \
     } while (0)
 
-/* Normalises a possibly negative axis for a tensor of rank r; -1 when out of range. */
+/* Normalises a possibly negative axis for a tensor of rank r; -1 when out of range.
+ * A rank-0 tensor counts as rank 1 here, as PyTorch's dim wrapping does: it takes
+ * axis 0 or -1. */
 static inline int rg_axis_norm(int axis, int r) {
-    if (axis < 0) axis += r;
-    return (axis < 0 || axis >= (r > 0 ? r : 1)) ? -1 : axis;
+    int n = r > 0 ? r : 1;
+    if (axis < 0) axis += n;
+    return (axis < 0 || axis >= n) ? -1 : axis;
+}
+
+/* Whether the byte ranges [a, a+na) and [b, b+nb) share memory; never for NULL.
+ * Kernels that declare several gradient pointers restrict check their
+ * buffers with it first: inputs may be one tensor, or views of one buffer. */
+static inline bool rg_mem_overlap(const void *a, size_t na, const void *b, size_t nb) {
+    if (!a || !b || !na || !nb) return false;
+    uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
+    return pa < pb + nb && pb < pa + na;
 }
 
 /* Sets an output's dtype, rank, shape (trailing dims 1) and numel. */

@@ -150,22 +150,41 @@ static int64_t *save_indices(rg_tape *tp, rg_entry *e, int64_t n) {
     return e->saved;
 }
 
-/* max: y = x_k with k the first index of the largest element;  dx_k = dy, 0 elsewhere */
+/* max: y = max_i x_i (NaN when any x_i is NaN);  dx_i = dy / m for each of the
+ * m elements equal to y (the NaNs when y is NaN), 0 elsewhere: ties share the
+ * gradient evenly, as PyTorch's torch.max(x) and torch.amax(x) do. */
 static void max_forward(rg_tape *tp, rg_entry *e) {
     const rg_tensor *a = e->in[0];
     int64_t k = argmax_all(a);
-    int64_t *idx = save_indices(tp, e, 1);
-    if (idx) idx[0] = k;
     if (a->dtype == RG_F32) *(float *)e->out[0]->data = ((const float *)a->data)[k];
     else *(double *)e->out[0]->data = ((const double *)a->data)[k];
 }
+
+/* v is one of the maxima y: equal to it, or a NaN when y is NaN. */
+#define IS_MAX(v, y) ((y) != (y) ? (v) != (v) : (v) == (y))
+
+/* D[i] += G / m for the m elements of X[0..n) that are maxima of value *Y. */
+#define MAX_TIES_BWD(T, X, Y, G, D, n)                                                 \
+    do {                                                                               \
+        const T y_ = *(Y);                                                             \
+        int64_t m_ = 0;                                                                \
+        for (int64_t i = 0; i < (n); i++) m_ += IS_MAX((X)[i], y_);                    \
+        const T g_ = *(G) / (T)m_;                                                     \
+        for (int64_t i = 0; i < (n); i++)                                              \
+            if (IS_MAX((X)[i], y_)) (D)[i] += g_;                                      \
+    } while (0)
+
 static void max_backward(rg_tape *tp, rg_entry *e) {
     if (!e->out[0]->grad) return;
     void *dx = rg_grad(tp, e->in[0]);
     if (!dx) return;
-    int64_t k = e->saved ? *(const int64_t *)e->saved : argmax_all(e->in[0]);
-    if (e->in[0]->dtype == RG_F32) ((float *)dx)[k] += *(const float *)e->out[0]->grad;
-    else ((double *)dx)[k] += *(const double *)e->out[0]->grad;
+    const rg_tensor *a = e->in[0], *y = e->out[0];
+    if (a->dtype == RG_F32)
+        MAX_TIES_BWD(float, (const float *)a->data, (const float *)y->data,
+                     (const float *)y->grad, (float *)dx, a->numel);
+    else
+        MAX_TIES_BWD(double, (const double *)a->data, (const double *)y->data,
+                     (const double *)y->grad, (double *)dx, a->numel);
 }
 static const rg_op max_row = {"max", 1, 1, all_shape, max_forward, max_backward};
 
@@ -274,7 +293,9 @@ static int64_t argmax_axis(const rg_tensor *a, axis_geom g, int64_t o, int64_t j
 }
 
 /* max_axis: y[o,j] = max_k x[o,k,j];  dx[o,k*,j] = dy[o,j] at the first argmax k*, 0
- * elsewhere */
+ * elsewhere.  This is torch.max(x, dim).values, whose gradient goes to the index
+ * it returns (the first maximum, or the first NaN, on the CPU); torch.amax(x, dim)
+ * would split it among ties instead. */
 static void max_axis_forward(rg_tape *tp, rg_entry *e) {
     axis_geom g = entry_geom(e);
     int64_t *idx = save_indices(tp, e, e->out[0]->numel);

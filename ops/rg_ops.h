@@ -53,21 +53,28 @@ rg_tensor *rg_transpose(rg_tape *tp, rg_tensor *a, int d0, int d1);
 rg_tensor *rg_reshape(rg_tape *tp, rg_tensor *a, int rank, const int64_t *shape);
 rg_tensor *rg_concat(rg_tape *tp, int n, rg_tensor *const *ts, int axis);
 rg_tensor *rg_stack(rg_tape *tp, int n, rg_tensor *const *ts, int axis);
-/* Elements [start, start+len) along axis. */
+/* Elements [start, start+len) along axis (torch.narrow); len 0 gives an empty
+ * tensor, 0 <= start <= the dim. */
 rg_tensor *rg_slice(rg_tape *tp, rg_tensor *a, int axis, int64_t start, int64_t len);
-/* n equal parts along axis into out[0..n-1]; 0 or -1. */
+/* n equal parts along axis into out[0..n-1] (torch.tensor_split into n); an
+ * axis of length 0 gives n empty parts.  0 or -1. */
 int rg_split(rg_tape *tp, rg_tensor *a, int axis, int n, rg_tensor **out);
 
 /* ---- reductions (ops/reduce.c) ---- */
+/* The _axis forms take axis 0 or -1 on a rank-0 a (as PyTorch's dim). */
 rg_tensor *rg_sum(rg_tape *tp, rg_tensor *a);    /* all elements -> scalar [] */
 rg_tensor *rg_mean(rg_tape *tp, rg_tensor *a);
+/* torch.max(a) / torch.amax(a): tied maxima share the gradient evenly. */
 rg_tensor *rg_max(rg_tape *tp, rg_tensor *a);
 rg_tensor *rg_sum_axis(rg_tape *tp, rg_tensor *a, int axis, bool keepdim);
 rg_tensor *rg_mean_axis(rg_tape *tp, rg_tensor *a, int axis, bool keepdim);
+/* torch.max(a, axis).values: the gradient goes to the first maximum of each
+ * slice, the index torch.max returns (torch.amax would split it among ties). */
 rg_tensor *rg_max_axis(rg_tape *tp, rg_tensor *a, int axis, bool keepdim);
 
 /* ---- neural-network ops (ops/nn.c) ---- */
 typedef enum rg_reduction { RG_MEAN = 0, RG_SUM = 1 } rg_reduction;
+/* Along axis (0 or -1 on a rank-0 a); an empty axis gives an empty output. */
 rg_tensor *rg_softmax(rg_tape *tp, rg_tensor *a, int axis);
 rg_tensor *rg_log_softmax(rg_tape *tp, rg_tensor *a, int axis);
 /* logits [N,C], targets I32 [N] with values in [0,C) -> scalar. Fused with

@@ -341,6 +341,7 @@ rg_tensor *rg_stack(rg_tape *tp, int n, rg_tensor *const *ts, int axis) {
 
 /* ---- slice -----------------------------------------------------------------
  * y = x[.., start:start+len, ..] along axis; dx[.., start:start+len, ..] += dy.
+ * len may be 0 (an empty y, as PyTorch's narrow), with 0 <= start <= the dim.
  * attr: i[0] axis, i[1] start, i[2] len. */
 
 static int slice_shape(rg_tape *tp, rg_entry *e) {
@@ -351,7 +352,7 @@ static int slice_shape(rg_tape *tp, rg_entry *e) {
     if (ax < 0)
         return rg_op_error(tp, "rg_slice: axis %d out of range for a %s", (int)e->attr.i[0],
                            rg_shape_str(a, sa, sizeof sa));
-    if (start < 0 || len < 1 || start > a->shape[ax] - len)
+    if (start < 0 || len < 0 || start > a->shape[ax] - len)
         return rg_op_error(tp, "rg_slice: range [%lld, %lld) out of bounds on axis %d of a %s",
                            (long long)start, (long long)start + (long long)len, ax,
                            rg_shape_str(a, sa, sizeof sa));

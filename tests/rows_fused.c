@@ -37,6 +37,47 @@ static rg_tensor *gru(rg_tape *tp, rg_tensor *const *in, int n) {
     return rg_gru_gates(tp, in[0], in[1], in[2]);
 }
 
+/* Aliased inputs: one tensor given twice, or views of one buffer that overlap.
+ * Every gradient must get all of its shares (the kernels declare restrict). */
+static rg_tensor *gru_xp_is_hp(rg_tape *tp, rg_tensor *const *in, int n) {
+    return rg_gru_gates(tp, in[0], in[0], in[1]);
+}
+/* base [4,9]: xp its rows 0..2, hp its rows 1..3, h its first 9 values as [3,3]. */
+static rg_tensor *gru_views(rg_tape *tp, rg_tensor *const *in, int n) {
+    rg_tensor *h = rg_reshape(tp, rg_slice(tp, in[0], 0, 0, 1), RG_DIMS(3, 3));
+    return rg_gru_gates(tp, rg_slice(tp, in[0], 0, 0, 3), rg_slice(tp, in[0], 0, 1, 3), h);
+}
+static rg_tensor *lstm_xp_is_hp(rg_tape *tp, rg_tensor *const *in, int n) {
+    rg_tensor *h, *c;
+    if (rg_lstm_gates(tp, in[0], in[0], in[1], &h, &c) < 0) return NULL;
+    return rg_concat(tp, 2, (rg_tensor *[]){h, c}, 1);
+}
+/* base [4,12]: xp its rows 0..2, hp its rows 1..3, c its first 9 values as [3,3]. */
+static rg_tensor *lstm_views(rg_tape *tp, rg_tensor *const *in, int n) {
+    rg_tensor *h, *c, *flat = rg_reshape(tp, in[0], RG_DIMS(48));
+    rg_tensor *c0 = rg_reshape(tp, rg_slice(tp, flat, 0, 0, 9), RG_DIMS(3, 3));
+    if (rg_lstm_gates(tp, rg_slice(tp, in[0], 0, 0, 3), rg_slice(tp, in[0], 0, 1, 3), c0, &h,
+                      &c) < 0)
+        return NULL;
+    return rg_concat(tp, 2, (rg_tensor *[]){h, c}, 1);
+}
+/* One buffer W [12,3] is every float input: W_hh itself, xp (or the table P)
+ * W viewed as [3,12], h = c its rows 0..2, b_hh its values 12..23. */
+static rg_tensor *lcell_one_buffer(rg_tape *tp, rg_tensor *const *in, int n) {
+    rg_tensor *W = in[0], *h, *c;
+    rg_tensor *xp = rg_reshape(tp, W, RG_DIMS(3, 12)), *hc = rg_slice(tp, W, 0, 0, 3);
+    rg_tensor *b = rg_slice(tp, rg_reshape(tp, W, RG_DIMS(36)), 0, 12, 12);
+    int r = n > 1 ? rg_lstm_cell_rows(tp, xp, in[1], hc, hc, W, b, &h, &c)
+                  : rg_lstm_cell(tp, xp, hc, hc, W, b, &h, &c);
+    if (r < 0) return NULL;
+    return rg_concat(tp, 2, (rg_tensor *[]){h, c}, 1);
+}
+/* E = W [4,3], bias W's first 4 values. */
+static rg_tensor *emblin_one_buffer(rg_tape *tp, rg_tensor *const *in, int n) {
+    rg_tensor *b = rg_slice(tp, rg_reshape(tp, in[0], RG_DIMS(12)), 0, 0, 4);
+    return rg_embedding_linear(tp, in[0], in[1], in[0], b);
+}
+
 /* Gate blocks: fixed G*H columns with H = random dim 2 is not expressible, so
  * the rows use fixed H = 3 and a random batch. */
 #define IN(r, a, b) {RG_F64, r, {a, b}, -1.5, 1.5}
@@ -53,6 +94,18 @@ const rg_gradrow rg_gradrows_fused[] = {
      lrows},
     {"lstm_cell_nobias_c_only", "lstm_cell", 4,
      {IN(2, -1, 12), IN(2, -1, 3), IN(2, -1, 3), IN(2, 12, 3)}, lcell_c_only},
+    {"gru_gates_xp_is_hp", "gru_gates", 2, {IN(2, -1, 9), IN(2, -1, 3)}, gru_xp_is_hp},
+    {"gru_gates_overlapping_views", "gru_gates", 1, {IN(2, 4, 9)}, gru_views},
+    {"lstm_gates_xp_is_hp", "lstm_gates", 2, {IN(2, -1, 12), IN(2, -1, 3)}, lstm_xp_is_hp},
+    {"lstm_gates_overlapping_views", "lstm_gates", 1, {IN(2, 4, 12)}, lstm_views},
+    {"lstm_cell_one_buffer", "lstm_cell", 1, {IN(2, 12, 3)}, lcell_one_buffer},
+    {"lstm_cell_rows_one_buffer", "lstm_cell_rows", 2,
+     {IN(2, 12, 3), {RG_I32, 1, {3}, 0, 3}}, lcell_one_buffer},
+    /* ids [B,4] over 4 rows: the table path; 2 ids: the rows path */
+    {"embedding_linear_one_buffer_table", "embedding_linear", 2,
+     {IN(2, 4, 3), {RG_I32, 2, {-1, 4}, 0, 4}}, emblin_one_buffer},
+    {"embedding_linear_one_buffer_rows", "embedding_linear", 2,
+     {IN(2, 4, 3), {RG_I32, 1, {2}, 0, 4}}, emblin_one_buffer},
 };
 const int rg_gradrows_fused_n = (int)(sizeof rg_gradrows_fused / sizeof rg_gradrows_fused[0]);
 
@@ -148,6 +201,74 @@ Test(fused, lstm_gates_equal_plain_ops_f64) { fused_equals_plain(RG_F64, 1e-13, 
 Test(fused, lstm_gates_equal_plain_ops_f32) { fused_equals_plain(RG_F32, 1e-5, true); }
 Test(fused, gru_gates_equal_plain_ops_f64) { fused_equals_plain(RG_F64, 1e-13, false); }
 Test(fused, gru_gates_equal_plain_ops_f32) { fused_equals_plain(RG_F32, 1e-5, false); }
+
+/* Inputs that share memory, the trap of the restrict kernels.  Variant 0 gives
+ * one tensor as both xp and hp (the state a separate leaf); variant 1 gives
+ * overlapping row views of one leaf base [B+1,G*H] (xp its rows 0..B-1, hp
+ * rows 1..B) and the state its first B*H values.  The fused row and the plain
+ * ops must give the same values and the same gradient of every leaf. */
+static void aliased_equals_plain(rg_dtype dt, double tol, bool is_lstm, int variant) {
+    rg_rng r;
+    rg_rng_seed(&r, 12 + (uint64_t)variant);
+    int64_t B = 5, H = 7, G = is_lstm ? 4 : 3;
+    rg_tensor *leaf[2] = {rg_uniform(NULL, dt, RG_DIMS(B + 1, G * H), -2, 2, &r),
+                          rg_uniform(NULL, dt, RG_DIMS(B, H), -2, 2, &r)};
+    rg_tensor *wh = rg_uniform(NULL, dt, RG_DIMS(B, H), -1, 1, &r);
+    rg_tensor *wc = rg_uniform(NULL, dt, RG_DIMS(B, H), -1, 1, &r);
+    rg_tensor *gsave[2] = {0}, *vals = NULL;
+    for (int k = 0; k < 2; ++k) rg_set_requires_grad(leaf[k], true);
+    rg_tape *tp = rg_tape_new();
+    for (int pass = 0; pass < 2; ++pass) {
+        rg_tape_reset(tp);
+        for (int k = 0; k < 2; ++k) rg_zero_grad(leaf[k]);
+        rg_tensor *xp = rg_slice(tp, leaf[0], 0, 0, B), *hp = xp, *st = leaf[1];
+        if (variant == 1) {
+            hp = rg_slice(tp, leaf[0], 0, 1, B);
+            rg_tensor *flat = rg_reshape(tp, leaf[0], RG_DIMS(-1));
+            st = rg_reshape(tp, rg_slice(tp, flat, 0, 0, B * H), RG_DIMS(B, H));
+        }
+        rg_tensor *h, *c = NULL;
+        if (is_lstm) {
+            if (pass == 0) rg_lstm_gates(tp, xp, hp, st, &h, &c);
+            else lstm_plain(tp, xp, hp, st, &h, &c);
+        } else {
+            h = pass == 0 ? rg_gru_gates(tp, xp, hp, st) : gru_plain(tp, xp, hp, st);
+        }
+        rg_tensor *loss = rg_sum(tp, rg_mul(tp, h, wh));
+        if (c) loss = rg_add(tp, loss, rg_sum(tp, rg_mul(tp, c, wc)));
+        cr_assert_not_null(loss, "%s", rg_tape_error(tp));
+        cr_assert_eq(rg_backward(tp, loss), 0, "%s", rg_tape_error(tp));
+        rg_tensor *y = c ? rg_concat(tp, 2, (rg_tensor *[]){h, c}, 1) : h;
+        if (pass == 0) {
+            vals = rg_tensor_clone(y);
+            for (int k = 0; k < 2; ++k) {
+                gsave[k] = rg_tensor_clone(leaf[k]);
+                for (int64_t i = 0; i < leaf[k]->numel; ++i)
+                    rg_set(gsave[k], i, rg_grad_get(leaf[k], i));
+            }
+        } else {
+            expect_close(y, vals, tol, "h, c");
+            grads_close(leaf, gsave, variant == 0 ? 2 : 1, tol);
+        }
+    }
+    rg_tape_free(tp);
+    for (int k = 0; k < 2; ++k) {
+        rg_tensor_free(leaf[k]);
+        rg_tensor_free(gsave[k]);
+    }
+    rg_tensor_free(vals);
+    rg_tensor_free(wh);
+    rg_tensor_free(wc);
+}
+
+Test(fused, gru_gates_xp_is_hp_f64) { aliased_equals_plain(RG_F64, 1e-13, false, 0); }
+Test(fused, gru_gates_xp_is_hp_f32) { aliased_equals_plain(RG_F32, 1e-5, false, 0); }
+Test(fused, gru_gates_overlapping_views_f64) { aliased_equals_plain(RG_F64, 1e-13, false, 1); }
+Test(fused, gru_gates_overlapping_views_f32) { aliased_equals_plain(RG_F32, 1e-5, false, 1); }
+Test(fused, lstm_gates_xp_is_hp_f64) { aliased_equals_plain(RG_F64, 1e-13, true, 0); }
+Test(fused, lstm_gates_xp_is_hp_f32) { aliased_equals_plain(RG_F32, 1e-5, true, 0); }
+Test(fused, lstm_gates_overlapping_views_f64) { aliased_equals_plain(RG_F64, 1e-13, true, 1); }
+Test(fused, lstm_gates_overlapping_views_f32) { aliased_equals_plain(RG_F32, 1e-5, true, 1); }
 
 /* The branch-free float activations of ops/fastmath.h against double libm. */
 #include "fastmath.h"

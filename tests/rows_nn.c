@@ -60,6 +60,7 @@ static rg_tensor *drop_eval(rg_tape *tp, rg_tensor *const *in, int n) {
 }
 
 #define F64(r, ...) {RG_F64, r, {__VA_ARGS__}, -2.0, 2.0}
+#define S0 {RG_F64, 0, {0}, -2.0, 2.0}
 #define W01(r, ...) {RG_F64, r, {__VA_ARGS__}, 0.0, 1.0}
 /* Integer targets or ids in [0, random dim k). */
 #define IDX(k, r, ...) {RG_I32, r, {__VA_ARGS__}, 0, -(k)}
@@ -70,6 +71,11 @@ const rg_gradrow rg_gradrows_nn[] = {
     {"log_softmax_axis0", "log_softmax", 1, {F64(3, -1, -2, -3)}, lsm0},
     {"log_softmax_axis1", "log_softmax", 1, {F64(3, -1, -2, -3)}, lsm1},
     {"log_softmax_last", "log_softmax", 1, {F64(2, -1, -2)}, lsm_last},
+    {"softmax_rank0_neg", "softmax", 1, {S0}, sm_last},
+    {"log_softmax_rank0_neg", "log_softmax", 1, {S0}, lsm_last},
+    /* an axis of length 0: an empty output, nothing read */
+    {"softmax_empty_axis", "softmax", 1, {F64(2, -1, 0)}, sm_last},
+    {"log_softmax_empty_axis", "log_softmax", 1, {F64(3, -1, 0, -2)}, lsm1},
     {"cross_entropy_mean", "cross_entropy", 2, {F64(2, -1, -2), IDX(2, 1, -1)}, ce_mean},
     {"cross_entropy_sum", "cross_entropy", 2, {F64(2, -1, -2), IDX(2, 1, -1)}, ce_sum},
     {"cross_entropy_weighted_mean", "cross_entropy_weighted", 3,

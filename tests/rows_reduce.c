@@ -23,6 +23,8 @@ BUILD1(b_max_ax0, rg_max_axis(tp, in[0], 0, false))
 BUILD1(b_max_ax1, rg_max_axis(tp, in[0], 1, false))
 BUILD1(b_max_axm1_keep, rg_max_axis(tp, in[0], -1, true))
 BUILD1(b_max_ax2, rg_max_axis(tp, in[0], 2, false))
+BUILD1(b_sum_axm1, rg_sum_axis(tp, in[0], -1, false))
+BUILD1(b_max_axm1, rg_max_axis(tp, in[0], -1, false))
 /* A reduction inside a graph: x - max(x, -1) broadcast back, as in a stable softmax. */
 BUILD1(b_max_shift, rg_sub(tp, in[0], rg_max_axis(tp, in[0], -1, true)))
 BUILD1(b_mean_center, rg_sub(tp, in[0], rg_mean_axis(tp, in[0], 0, true)))
@@ -52,6 +54,14 @@ const rg_gradrow rg_gradrows_reduce[] = {
     {"max_axis_last_keepdim", "max_axis", 1, {IN(2, -1, -2)}, b_max_axm1_keep},
     {"max_axis_2_rank4", "max_axis", 1, {IN(4, -1, -2, -3, -4)}, b_max_ax2},
     {"max_axis_shift", "max_axis", 1, {IN(2, -1, -2)}, b_max_shift},
+    /* rank 0 takes axis -1 as PyTorch's dim does */
+    {"sum_axis_rank0_neg", "sum_axis", 1, {S0}, b_sum_axm1},
+    {"mean_axis_rank0_neg_keepdim", "mean_axis", 1, {S0}, b_mean_axm1_keep},
+    {"max_axis_rank0_neg", "max_axis", 1, {S0}, b_max_axm1},
+    {"max_axis_rank0_neg_keepdim", "max_axis", 1, {S0}, b_max_axm1_keep},
+    /* zero-size dims: an empty reduced axis, and an empty kept one */
+    {"sum_axis_empty", "sum_axis", 1, {IN(2, 0, -1)}, b_sum_ax0},
+    {"mean_axis_empty_kept", "mean_axis", 1, {IN(2, 0, -1)}, b_mean_ax1},
 };
 const int rg_gradrows_reduce_n =
     (int)(sizeof rg_gradrows_reduce / sizeof rg_gradrows_reduce[0]);
@@ -99,8 +109,9 @@ Test(ops_reduce, errors) {
     rg_tape_free(tp);
 }
 
-/* Ties send the whole gradient to the first largest element, as PyTorch's max(dim). */
-Test(ops_reduce, max_routes_to_first_argmax) {
+/* Ties: max_axis sends the whole gradient to the first largest element, as
+ * PyTorch's max(dim); max over all elements splits it evenly, as torch.max(x). */
+Test(ops_reduce, max_axis_first_argmax_max_splits_ties) {
     rg_tensor *x = rg_from_doubles(NULL, RG_F64, RG_DIMS(2, 3), (double[]){1, 3, 3, 2, 2, 0});
     rg_set_requires_grad(x, true);
     rg_tape *tp = rg_tape_new();
@@ -110,7 +121,7 @@ Test(ops_reduce, max_routes_to_first_argmax) {
     cr_expect_float_eq(rg_get(m, 1), 2.0, 0);
     rg_tensor *y = rg_add(tp, rg_mul_scalar(tp, rg_sum(tp, m), 10), rg_max(tp, x));
     cr_assert_eq(rg_backward(tp, y), 0, "%s", rg_last_error());
-    const double want[6] = {0, 11, 0, 10, 0, 0};
+    const double want[6] = {0, 10.5, 0.5, 10, 0, 0};
     for (int i = 0; i < 6; ++i) cr_expect_float_eq(rg_grad_get(x, i), want[i], 0, "i %d", i);
     rg_tape_free(tp);
     rg_tensor_free(x);

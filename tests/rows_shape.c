@@ -60,6 +60,27 @@ static rg_tensor *split_ax0(rg_tape *tp, rg_tensor *const *in, int n) {
     return rg_stack(tp, 2, (rg_tensor *[]){p[1], p[0]}, -1);
 }
 
+static rg_tensor *tr_rank0(rg_tape *tp, rg_tensor *const *in, int n) {
+    return rg_transpose(tp, in[0], -1, 0);
+}
+/* Zero-length slices among others along the last axis: x[..,4:4], x[..,2:2], x[..,1:3]. */
+static rg_tensor *sl_empty(rg_tape *tp, rg_tensor *const *in, int n) {
+    rg_tensor *p[3] = {rg_slice(tp, in[0], -1, 4, 0), rg_slice(tp, in[0], -1, 2, 0),
+                       rg_slice(tp, in[0], -1, 1, 2)};
+    return rg_concat(tp, 3, p, -1);
+}
+/* Row slices are views; an empty one next to a full one: x[1:1], x[0:1]. */
+static rg_tensor *sl_empty_view(rg_tape *tp, rg_tensor *const *in, int n) {
+    rg_tensor *p[2] = {rg_slice(tp, in[0], 0, 1, 0), rg_slice(tp, in[0], 0, 0, 1)};
+    return rg_concat(tp, 2, p, 0);
+}
+/* An axis of length 0 split in two empty parts, put side by side on the last axis. */
+static rg_tensor *split_empty(rg_tape *tp, rg_tensor *const *in, int n) {
+    rg_tensor *p[2];
+    if (rg_split(tp, in[0], 1, 2, p) != 0) return NULL;
+    return rg_concat(tp, 2, (rg_tensor *[]){p[1], p[0]}, -1);
+}
+
 #define F64(r, ...) {RG_F64, r, {__VA_ARGS__}, -1.0, 1.0}
 const rg_gradrow rg_gradrows_shape[] = {
     {"transpose_01", "transpose", 1, {F64(2, -1, -2)}, tr01},
@@ -79,5 +100,9 @@ const rg_gradrow rg_gradrows_shape[] = {
     {"slice_last", "slice", 1, {F64(2, -1, 6)}, sl_last},
     {"split_axis1", "slice", 1, {F64(2, -1, 6)}, split_ax1},
     {"split_axis0", "slice", 1, {F64(3, 4, -1, -2)}, split_ax0},
+    {"transpose_rank0_neg", "transpose", 1, {F64(0, 0)}, tr_rank0},
+    {"slice_empty", "slice", 1, {F64(2, -1, 4)}, sl_empty},
+    {"slice_empty_view", "slice", 1, {F64(2, -1, 3)}, sl_empty_view},
+    {"split_empty", "slice", 1, {F64(3, -1, 0, 2)}, split_empty},
 };
 const int rg_gradrows_shape_n = (int)(sizeof rg_gradrows_shape / sizeof rg_gradrows_shape[0]);

@@ -112,6 +112,12 @@ REDUCE = [
     ("max_axis_last_keepdim", [IN(*R, -1, -2)], lambda a: a.max(-1, keepdim=True).values),
     ("max_axis_2_rank4", [IN(*R, -1, -2, -3, -4)], lambda a: a.max(2).values),
     ("max_axis_shift", [IN(*R, -1, -2)], lambda a: a - a.max(-1, keepdim=True).values),
+    ("sum_axis_rank0_neg", [S0(*R)], lambda a: a.sum(-1)),
+    ("mean_axis_rank0_neg_keepdim", [S0(*R)], lambda a: a.mean(-1, keepdim=True)),
+    ("max_axis_rank0_neg", [S0(*R)], lambda a: a.max(-1).values),
+    ("max_axis_rank0_neg_keepdim", [S0(*R)], lambda a: a.max(-1, keepdim=True).values),
+    ("sum_axis_empty", [IN(*R, 0, -1)], lambda a: a.sum(0)),
+    ("mean_axis_empty_kept", [IN(*R, 0, -1)], lambda a: a.mean(1)),
 ]
 
 

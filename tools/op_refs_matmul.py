@@ -89,7 +89,40 @@ def main():
     w.case("lstm_cell_rows", [P, ids, h, c, W, b], [torch.cat([h2, c2], dim=1)])
     xp, hp, h = u(2, 9), u(2, 9), u(2, 3)
     w.case("gru_gates", [xp, hp, h], [gru_gates(xp, hp, h)])
+    aliased_cases(w)
     w.close()
+
+
+def aliased_cases(w):
+    """The fused rows given one tensor twice, or overlapping views of one buffer
+    (tests/rows_fused.c builds the same views with rg_slice and rg_reshape)."""
+    xp, h = u(3, 9), u(3, 3)
+    w.case("gru_gates_xp_is_hp", [xp, h], [gru_gates(xp, xp, h)])
+    base = u(4, 9)
+    w.case("gru_gates_overlapping_views", [base],
+           [gru_gates(base[0:3], base[1:4], base[0:1].reshape(3, 3))])
+    xp, c = u(3, 12), u(3, 3)
+    w.case("lstm_gates_xp_is_hp", [xp, c], [torch.cat(lstm_gates(xp, xp, c), dim=1)])
+    base = u(4, 12)
+    c0 = base.reshape(48)[0:9].reshape(3, 3)
+    w.case("lstm_gates_overlapping_views", [base],
+           [torch.cat(lstm_gates(base[0:3], base[1:4], c0), dim=1)])
+    W = u(12, 3)
+    xp, hc, b = W.reshape(3, 12), W[0:3], W.reshape(36)[12:24]
+    w.case("lstm_cell_one_buffer", [W], [torch.cat(lstm_gates(xp, hc @ W.T + b, hc), dim=1)])
+    W = u(12, 3)
+    P, hc, b = W.reshape(3, 12), W[0:3], W.reshape(36)[12:24]
+    ids = torch.tensor([2, 0, 2], dtype=torch.int32)
+    w.case("lstm_cell_rows_one_buffer", [W, ids],
+           [torch.cat(lstm_gates(P[ids.long()], hc @ W.T + b, hc), dim=1)])
+    W = u(4, 3)
+    ids = torch.tensor([[0, 3, 3, 1], [2, 2, 0, 1]], dtype=torch.int32)
+    lin = torch.nn.functional.linear
+    w.case("embedding_linear_one_buffer_table", [W, ids],
+           [lin(W[ids.long()], W, W.reshape(12)[0:4])])
+    ids = torch.tensor([3, 1], dtype=torch.int32)
+    w.case("embedding_linear_one_buffer_rows", [W, ids],
+           [lin(W[ids.long()], W, W.reshape(12)[0:4])])
 
 
 if __name__ == "__main__":

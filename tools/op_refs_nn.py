@@ -89,6 +89,22 @@ def main():
     case("embedding_repeat", [u(4, 3), torch.tensor([1, 3, 1, 0, 3, 1])],
          lambda W, ids: F.embedding(ids, W))
     case("dropout_eval", [u(3, 4)], lambda x: F.dropout(x, 0.4, training=False))
+
+    # ---- rank 0 with axis -1, zero-length axes and slices ----
+    case("transpose_rank0_neg", [u(1).reshape(())], lambda x: x.transpose(-1, 0))
+    case("slice_empty", [u(3, 4)],
+         lambda x: torch.cat([x[..., 4:4], x[..., 2:2], x[..., 1:3]], -1))
+    case("slice_empty_view", [u(3, 3)], lambda x: torch.cat([x[1:1], x[0:1]], 0))
+
+    def split_empty(x):
+        p = torch.tensor_split(x, 2, dim=1)
+        return torch.cat([p[1], p[0]], -1)
+
+    case("split_empty", [u(3, 0, 2)], split_empty)
+    case("softmax_rank0_neg", [u(1).reshape(())], lambda x: torch.softmax(x, -1))
+    case("log_softmax_rank0_neg", [u(1).reshape(())], lambda x: torch.log_softmax(x, -1))
+    case("softmax_empty_axis", [u(3, 0)], lambda x: torch.softmax(x, -1))
+    case("log_softmax_empty_axis", [u(3, 0, 4)], lambda x: torch.log_softmax(x, 1))
     w.close()
 
 

@@ -27,8 +27,9 @@ static bool is_choice(const char *choices, const char *value)
     return false;
 }
 
-/* %XX escapes of a saved string: every byte outside printable ASCII and '%'.
- * -1 on a malformed escape. */
+/* %XX escapes of a saved string: every byte outside printable ASCII, the
+ * space and '%' (so a list joins its items with spaces).  -1 on a malformed
+ * escape. */
 static int unescape(const char *s, char *out)
 {
     for (; *s; s++) {
@@ -86,6 +87,57 @@ static int set_string(rg_flag *f, const char *value, const char *source)
     return 0;
 }
 
+static int list_append(rg_flag_list *l, const char *item)
+{
+    const char **grown = realloc(l->items, (size_t)(l->n + 1) * sizeof *grown);
+    if (!grown) {
+        rg_set_error("out of memory");
+        return -1;
+    }
+    l->items = grown;
+    l->items[l->n++] = item;
+    return 0;
+}
+
+/* From the command line: one more item.  From a file: the whole list, its
+ * items escaped and separated by single spaces. */
+static int set_list(rg_flag *f, const char *value, const char *source)
+{
+    rg_flag_list *l = f->dest;
+    if (!source) {
+        if (!*value) {
+            rg_set_error("%s: %s expects a non-empty value", where(source), f->name);
+            return -1;
+        }
+        return list_append(l, value);
+    }
+    char *store = malloc(strlen(value) + 1);
+    if (!store) {
+        rg_set_error("%s: %s: out of memory", source, f->name);
+        return -1;
+    }
+    strcpy(store, value);
+    free(l->items);
+    free(l->store);
+    *l = (rg_flag_list){0, NULL, store};
+    for (char *p = store; *p;) {
+        char *sp = strchr(p, ' ');
+        if (sp)
+            *sp = '\0';
+        if (!*p || unescape(p, p) != 0 || !*p || list_append(l, p) != 0) {
+            rg_set_error("%s: %s '%.200s' is not a valid list of values", source, f->name,
+                         value);
+            return -1;
+        }
+        p = sp ? sp + 1 : p + strlen(p);
+    }
+    if (l->n == 0) {
+        rg_set_error("%s: %s is an empty list", source, f->name);
+        return -1;
+    }
+    return 0;
+}
+
 int rg_flag_set(rg_flag *f, const char *value, const char *source)
 {
     char *end;
@@ -128,6 +180,8 @@ int rg_flag_set(rg_flag *f, const char *value, const char *source)
     case RG_FLAG_STRING:
     case RG_FLAG_CHOICE:
         return set_string(f, value, source);
+    case RG_FLAG_LIST:
+        return set_list(f, value, source);
     case RG_FLAG_BOOL:
         if (strcmp(value, "0") && strcmp(value, "1")) {
             rg_set_error("%s: %s expects 0 or 1, got '%.200s'", where(source), f->name, value);
@@ -146,7 +200,7 @@ static char *escaped(const char *s)
     if (!out)
         return NULL;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p > 0x7e || *p == '%')
+        if (*p <= 0x20 || *p > 0x7e || *p == '%')
             o += sprintf(o, "%%%02X", *p);
         else
             *o++ = (char)*p;
@@ -155,10 +209,41 @@ static char *escaped(const char *s)
     return out;
 }
 
+/* one value as saved: escaped, a path made absolute */
+static char *format_string(const rg_flag *f, const char *v)
+{
+    char *abs = (f->attr & RG_FLAG_PATH) && *v ? realpath(v, NULL) : NULL;
+    char *out = escaped(abs ? abs : v);
+    free(abs);
+    return out;
+}
+
+static char *format_list(const rg_flag *f)
+{
+    const rg_flag_list *l = f->dest;
+    char *out = calloc(1, 1);
+    size_t len = 0;
+    for (int i = 0; out && i < l->n; i++) {
+        char *item = format_string(f, l->items[i]);
+        char *grown = item ? realloc(out, len + strlen(item) + 2) : NULL;
+        if (!grown) {
+            free(item);
+            free(out);
+            return NULL;
+        }
+        out = grown;
+        len += (size_t)sprintf(out + len, "%s%s", i ? " " : "", item);
+        free(item);
+    }
+    return out;
+}
+
 char *rg_flag_format(const rg_flag *f)
 {
     char buf[64];
     switch (f->kind) {
+    case RG_FLAG_LIST:
+        return format_list(f);
     case RG_FLAG_INT:
         snprintf(buf, sizeof buf, "%lld", (long long)*(const int64_t *)f->dest);
         break;
@@ -171,12 +256,7 @@ char *rg_flag_format(const rg_flag *f)
     case RG_FLAG_STRING:
     case RG_FLAG_CHOICE: {
         const char *v = *(const char *const *)f->dest;
-        if (!v)
-            v = "";
-        char *abs = (f->attr & RG_FLAG_PATH) && *v ? realpath(v, NULL) : NULL;
-        char *out = escaped(abs ? abs : v);
-        free(abs);
-        return out;
+        return format_string(f, v ? v : "");
     }
     }
     char *out = malloc(strlen(buf) + 1);
@@ -221,7 +301,7 @@ int rg_flags_parse(rg_flag *fl, int n, int argc, char **argv, int first)
             rg_set_error("unknown flag '%.*s' (see --help)", (int)len, arg);
             return -1;
         }
-        if (f->seen) {
+        if (f->seen && f->kind != RG_FLAG_LIST) {
             rg_set_error("%s given twice", f->name);
             return -1;
         }
@@ -262,7 +342,8 @@ void rg_flags_usage(FILE *out, const char *usage, const rg_flag *fl, int n)
     for (int i = 0; i < n; i++) {
         if (!fl[i].help || (fl[i].attr & RG_FLAG_HIDDEN))
             continue;
-        const char *arg = fl[i].kind == RG_FLAG_INT      ? " N"
+        const char *arg = fl[i].kind == RG_FLAG_LIST     ? " S (repeatable)"
+                          : fl[i].kind == RG_FLAG_INT    ? " N"
                           : fl[i].kind == RG_FLAG_DOUBLE ? " X"
                           : fl[i].kind == RG_FLAG_BOOL   ? ""
                                                          : " S";
@@ -290,5 +371,11 @@ void rg_flags_free(rg_flag *fl, int n)
     for (int i = 0; i < n; i++) {
         free(fl[i].owned);
         fl[i].owned = NULL;
+        if (fl[i].kind == RG_FLAG_LIST && fl[i].dest) {
+            rg_flag_list *l = fl[i].dest;
+            free(l->items);
+            free(l->store);
+            *l = (rg_flag_list){0, NULL, NULL};
+        }
     }
 }

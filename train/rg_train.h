@@ -48,7 +48,15 @@ typedef enum rg_flag_kind {
     RG_FLAG_STRING, /* const char *, non-empty */
     RG_FLAG_CHOICE, /* const char *, one of choices ("sgd|adam|adamw") */
     RG_FLAG_BOOL,   /* bool: given without a value on the command line, "0"/"1" in a file */
+    RG_FLAG_LIST,   /* rg_flag_list: the flag may be given several times, each adds one */
 } rg_flag_kind;
+
+/* The values of an RG_FLAG_LIST flag (rg_flags_free frees them). */
+typedef struct rg_flag_list {
+    int n;
+    const char **items;
+    char *store; /* the items' text when read back from a file */
+} rg_flag_list;
 
 enum {
     RG_FLAG_SAVED = 1,  /* part of a run: stored with its checkpoint, restored by --resume
@@ -63,7 +71,7 @@ enum {
 typedef struct rg_flag {
     const char *name;    /* "--hidden" */
     rg_flag_kind kind;
-    void *dest;          /* int64_t *, double *, const char **, bool * */
+    void *dest;          /* int64_t *, double *, const char **, bool *, rg_flag_list * */
     double min, max;     /* inclusive bounds of numbers */
     const char *choices; /* RG_FLAG_CHOICE: the values, separated by '|' */
     const char *help;
@@ -220,6 +228,8 @@ typedef struct rg_fit_config {
     int64_t seed, threads;
     const char *save, *init, *resume, *log, *plot;
     int64_t save_every, eval_every, log_every, stop_after;
+    bool no_summary;       /* the program prints its own final line instead of
+                              "train: steps=N loss=X <metric>=Y <unit>_per_s=Z" */
 } rg_fit_config;
 
 void rg_fit_defaults(rg_fit_config *c, const char *prog, const char *save);

@@ -407,6 +407,8 @@ static int finish(rg_run *r)
             return 1;
         }
     }
+    if (c->no_summary)
+        return 0;
     double loss, val, rate;
     rg_run_results(r, &loss, &val, &rate);
     fprintf(c->out, "train: steps=%lld loss=%.6f %s=%.6f %s_per_s=%.1f\n", (long long)r->step,

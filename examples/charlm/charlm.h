@@ -33,8 +33,6 @@ int charlm_vocab_parse(charlm_vocab *v, const char *s, const char *file);
  * in v and its offset (file names the text in the message). */
 int charlm_encode(const charlm_vocab *v, const uint8_t *text, int64_t n, int32_t *ids,
                   const char *file);
-/* FNV-1a of a byte string (to tell whether a resumed run reads the same text). */
-uint64_t charlm_fnv1a(const uint8_t *p, int64_t n);
 
 /* The checkpoint of a charlm model: lm_model_load, then its vocabulary parsed
  * and checked against the embedding's rows.  On error m is left empty. */

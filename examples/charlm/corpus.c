@@ -129,13 +129,3 @@ int charlm_load(lm_model *m, charlm_vocab *v, const char *path)
     }
     return 0;
 }
-
-uint64_t charlm_fnv1a(const uint8_t *p, int64_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (int64_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}

@@ -124,7 +124,7 @@ static int train(train_opts *o, rg_fit_config *fc, rg_flag *fl, int n, rg_run *r
         lm_task_init(&s->task, &s->m, s->ids, s->n_train, s->n_val, o->unroll, o->batch,
                      o->carry, "retrograd charlm 1") != 0)
         return -1;
-    s->task.text_hash = charlm_fnv1a(s->bytes, s->n_text);
+    s->task.text_hash = lm_fnv1a(s->bytes, s->n_text);
     s->task.text_bytes = s->n_text;
     if (rg_flags_seen(fl, n, "--epochs"))
         fc->steps = (int64_t)ceil(o->epochs * (double)s->n_train /

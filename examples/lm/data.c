@@ -1,4 +1,4 @@
-/* Where a program finds its bundled data. */
+/* Where a program finds its bundled data, and the checksum of a text. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,3 +23,13 @@ char *prog_data_path(const char *name)
     return path;
 }
 
+
+uint64_t lm_fnv1a(const uint8_t *p, int64_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int64_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}

@@ -80,4 +80,7 @@ rg_fit_task lm_fit_task(lm_task *t, bool words);
  * (CHARLM_SOURCE_DIR); a new string. */
 char *prog_data_path(const char *name);
 
+/* FNV-1a of a byte string (to tell whether a resumed run reads the same text). */
+uint64_t lm_fnv1a(const uint8_t *p, int64_t n);
+
 #endif

@@ -1,5 +1,7 @@
 /* wordlm's tokenizer and vocabulary (frequency-capped, with <unk> and <eol>). */
 #include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
@@ -13,15 +15,20 @@ typedef struct word_entry {
     UT_hash_handle hh;
 } word_entry;
 
+/* A token is the escaped form of its bytes: a lower-cased run of ASCII letters
+ * and digits, or one other byte, written as itself when it is printable ASCII
+ * other than '%', else as "%XX".  So every token is a non-empty printable
+ * string without spaces, whatever the text's bytes (NUL, non-UTF-8). */
 int wordlm_tokenize(const char *text, int64_t n, char ***tokens, int64_t *n_tokens,
                     char **store)
 {
-    /* every token is at most as long as the text it came from, plus its NUL */
-    char *buf = malloc((size_t)(2 * n + 8));
+    /* every token is at most 3 bytes per byte of text, plus its NUL */
+    char *buf = malloc((size_t)(4 * n + 8));
     char **tok = malloc((size_t)(n + 1) * sizeof *tok);
     if (!buf || !tok) {
         free(buf);
         free(tok);
+        rg_set_error("wordlm: out of memory to tokenize %lld bytes", (long long)n);
         return -1;
     }
     int64_t nt = 0, at = 0;
@@ -30,16 +37,19 @@ int wordlm_tokenize(const char *text, int64_t n, char ***tokens, int64_t *n_toke
         if (ch == '\n') {
             tok[nt++] = "<eol>";
             i++;
-        } else if (isspace(ch)) {
+        } else if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f') {
             i++;
-        } else if (isalnum(ch)) {
+        } else if (ch < 128 && isalnum(ch)) {
             tok[nt++] = buf + at;
-            while (i < n && isalnum((unsigned char)text[i]))
+            while (i < n && (unsigned char)text[i] < 128 && isalnum((unsigned char)text[i]))
                 buf[at++] = (char)tolower((unsigned char)text[i++]);
             buf[at++] = '\0';
         } else {
             tok[nt++] = buf + at;
-            buf[at++] = (char)ch;
+            if (ch > 0x20 && ch < 0x7f && ch != '%')
+                buf[at++] = (char)ch;
+            else
+                at += sprintf(buf + at, "%%%02X", ch);
             buf[at++] = '\0';
             i++;
         }
@@ -48,6 +58,27 @@ int wordlm_tokenize(const char *text, int64_t n, char ***tokens, int64_t *n_toke
     *n_tokens = nt;
     *store = buf;
     return 0;
+}
+
+int wordlm_token_write(FILE *f, const char *token)
+{
+    if (!strcmp(token, "<eol>"))
+        return fputc('\n', f) == EOF ? -1 : 0;
+    unsigned v;
+    if (token[0] == '%' && strlen(token) == 3 && sscanf(token + 1, "%2X", &v) == 1)
+        return fputc((int)v, f) == EOF ? -1 : 0;
+    return fputs(token, f) == EOF ? -1 : 0;
+}
+
+/* a well-formed vocabulary word: printable ASCII without spaces */
+static bool word_ok(const char *w)
+{
+    if (!*w)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)w; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f)
+            return false;
+    return true;
 }
 
 static int by_count(const void *a, const void *b)
@@ -139,7 +170,7 @@ int wordlm_vocab_parse(wordlm_vocab *v, const char *s)
         word_entry *e;
         word_entry *map = v->map;
         HASH_FIND_STR(map, w, e);
-        rc = e ? -1 : add_word(v, w);
+        rc = e || !word_ok(w) ? -1 : add_word(v, w);
     }
     free(copy);
     if (rc != 0 || v->n < 2 || strcmp(v->word[0], "<unk>") || strcmp(v->word[1], "<eol>")) {
