@@ -358,7 +358,7 @@ bool rg_flags_cli(const char *prog, const char *usage, rg_flag *fl, int n, int a
                   char **argv, int first, int *status)
 {
     int rc = rg_flags_parse(fl, n, argc, argv, first);
-    *status = rc > 0 ? 0 : 2;
+    *status = rc >= 0 ? 0 : 2;
     if (rc > 0)
         rg_flags_usage(stdout, usage, fl, n);
     else if (rc < 0)

@@ -200,7 +200,8 @@ typedef struct rg_trainer rg_trainer;
 typedef struct rg_trainer_config {
     rg_optim_config optim;
     double clip;       /* global gradient norm; 0: off */
-    int threads;       /* shards = min(threads, batch, 16); BLAS threads otherwise */
+    int threads;       /* shards = min(threads, batch, max_shards); BLAS threads otherwise */
+    int max_shards;    /* 0: 16; 1 leaves every thread to BLAS inside each product */
     uint64_t seed;     /* of the batch and dropout RNGs */
 } rg_trainer_config;
 rg_trainer *rg_trainer_new(const rg_fit_task *task, const rg_trainer_config *c);
