@@ -67,15 +67,6 @@ static void rng_format(const rg_rng *r, char *buf, size_t n)
              r->s[2], r->s[3]);
 }
 
-/* the first non-finite element of t, or -1 */
-static int64_t first_nonfinite(const rg_tensor *t)
-{
-    for (int64_t i = 0; t->data && i < t->numel; i++)
-        if (!isfinite(rg_get(t, i)))
-            return i;
-    return -1;
-}
-
 /* ---- reading a pair ------------------------------------------------------------ */
 
 /* the saved flags back from the resume file, each through rg_flag_set */
@@ -166,7 +157,7 @@ int rg_run_load_resume_tensors(rg_run *r)
     for (int i = 0; i < rg_safetensors_count(st); i++) {
         const char *name;
         const rg_tensor *t = rg_safetensors_at(st, i, &name);
-        int64_t bad = first_nonfinite(t);
+        int64_t bad = rg_tensor_find_nonfinite(t);
         if (bad >= 0) {
             rg_set_error("%s: tensor '%s' holds %s at element %lld; refusing to resume from it",
                          file, name, isnan(rg_get(t, bad)) ? "NaN" : "Inf", (long long)bad);
@@ -274,17 +265,14 @@ static rg_safetensors *model_file(rg_run *r)
 /* weights are finite, or a message naming the parameter */
 static int check_weights(const rg_run *r)
 {
-    for (int i = 0; i < rg_params_count(r->task->P); i++) {
-        const char *name;
-        rg_tensor *t = rg_params_at(r->task->P, i, &name);
-        int64_t bad = first_nonfinite(t);
-        if (bad >= 0) {
-            rg_set_error("parameter '%s' holds %s at element %lld", name,
-                         isnan(rg_get(t, bad)) ? "NaN" : "Inf", (long long)bad);
-            return -1;
-        }
-    }
-    return 0;
+    const char *name;
+    int64_t bad;
+    if (rg_params_check_finite(r->task->P, &name, &bad) == 0)
+        return 0;
+    rg_tensor *t = rg_params_get(r->task->P, name);
+    rg_set_error("parameter '%s' holds %s at element %lld", name,
+                 t && isnan(rg_get(t, bad)) ? "NaN" : "Inf", (long long)bad);
+    return -1;
 }
 
 int rg_run_save(rg_run *r)
