@@ -60,6 +60,11 @@ void *rg_tape_alloc(rg_tape *tp, size_t bytes) {
         rg_set_error("rg_tape_alloc: tape is NULL");
         return NULL;
     }
+    /* Beyond this, rounding up (or doubling a chunk up to it) would wrap. */
+    if (bytes > SIZE_MAX / 4) {
+        rg_op_error(tp, "rg_tape_alloc: %zu bytes is more than an arena can hold", bytes);
+        return NULL;
+    }
     bytes = (bytes + RG_ALIGN - 1) & ~(size_t)(RG_ALIGN - 1);
     rg_chunk *c = tp->chunks;
     if (!c || c->cap - c->used < bytes) {

@@ -82,6 +82,10 @@ int rg_cell_init(rg_cell *c, const rg_cell_type *type, rg_params *P, const char 
 
 int rg_cell_initial_state(rg_tape *tp, const rg_cell *c, int64_t B, rg_tensor **state)
 {
+    if (!c || !c->type || !state) {
+        rg_op_error(tp, "rg_cell_initial_state: %s is NULL", !state ? "state" : "the cell");
+        return -1;
+    }
     if (c->type->init_state)
         return c->type->init_state(tp, c, B, state);
     for (int k = 0; k < c->type->n_state; k++) {
@@ -95,8 +99,16 @@ int rg_cell_initial_state(rg_tape *tp, const rg_cell *c, int64_t B, rg_tensor **
 int rg_cell_step(rg_tape *tp, const rg_cell *c, rg_tensor *x, rg_tensor *const *state_in,
                  rg_tensor **state_out)
 {
-    if (!c || !x || !state_out)
+    if (!tp) {
+        rg_set_error("rg_cell_step: tape is NULL");
         return -1;
+    }
+    if (!c || !x || !state_out) { /* x NULL after a failed op: the tape has its error */
+        if (!rg_tape_error(tp))
+            rg_op_error(tp, "rg_cell_step: %s is NULL",
+                        !c ? "the cell" : !x ? "x" : "state_out");
+        return -1;
+    }
     rg_tensor *init[RG_CELL_MAX_STATE];
     if (!state_in) {
         if (rg_cell_initial_state(tp, c, x->shape[0], init) != 0)

@@ -59,8 +59,15 @@ int rg_linear_layer_init(rg_linear_layer *l, rg_params *P, const char *name, int
 
 rg_tensor *rg_linear_layer_forward(rg_tape *tp, const rg_linear_layer *l, rg_tensor *x)
 {
-    if (!x || !l)
+    if (!tp) {
+        rg_set_error("rg_linear_layer_forward: tape is NULL");
         return NULL;
+    }
+    if (!x || !l) { /* after a failed op the tape already holds the first error */
+        if (!rg_tape_error(tp))
+            rg_op_error(tp, "rg_linear_layer_forward: %s is NULL", l ? "x" : "the layer");
+        return NULL;
+    }
     if (x->rank == 2)
         return rg_linear(tp, x, l->weight, l->bias);
     if (x->rank < 1) {
@@ -102,7 +109,14 @@ int rg_embedding_layer_init(rg_embedding_layer *l, rg_params *P, const char *nam
 rg_tensor *rg_embedding_layer_forward(rg_tape *tp, const rg_embedding_layer *l,
                                       rg_tensor *ids)
 {
-    if (!l || !ids)
+    if (!tp) {
+        rg_set_error("rg_embedding_layer_forward: tape is NULL");
         return NULL;
+    }
+    if (!l || !ids) {
+        if (!rg_tape_error(tp))
+            rg_op_error(tp, "rg_embedding_layer_forward: %s is NULL", l ? "ids" : "the layer");
+        return NULL;
+    }
     return rg_embedding(tp, l->weight, ids);
 }

@@ -251,7 +251,16 @@ static rg_tensor *seq_run(rg_tape *tp, const rg_seq *s, int64_t T, int64_t B, rg
 rg_tensor *rg_seq_forward(rg_tape *tp, const rg_seq *s, rg_tensor *x, const int32_t *lengths,
                           rg_tensor *const *init, rg_tensor **final, rg_rng *dropout_rng)
 {
-    if (!s || !x || check_x(tp, s, x) != 0)
+    if (!tp) {
+        rg_set_error("rg_seq_forward: tape is NULL");
+        return NULL;
+    }
+    if (!s || !x) {
+        if (!rg_tape_error(tp))
+            rg_op_error(tp, "rg_seq_forward: %s is NULL", s ? "x" : "the layer");
+        return NULL;
+    }
+    if (check_x(tp, s, x) != 0)
         return NULL;
     return seq_run(tp, s, x->shape[0], x->shape[1], x, NULL, NULL, NULL, lengths, init, final,
                    dropout_rng);
@@ -261,8 +270,16 @@ rg_tensor *rg_seq_forward_ids(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_t
                               const int32_t *lengths, rg_tensor *const *init,
                               rg_tensor **final, rg_rng *dropout_rng)
 {
-    if (!s || !emb || !ids)
+    if (!tp) {
+        rg_set_error("rg_seq_forward_ids: tape is NULL");
         return NULL;
+    }
+    if (!s || !emb || !ids) {
+        if (!rg_tape_error(tp))
+            rg_op_error(tp, "rg_seq_forward_ids: %s is NULL",
+                        !s ? "the layer" : !emb ? "the table" : "ids");
+        return NULL;
+    }
     char b1[64], b2[64];
     if (ids->rank != 2 || ids->dtype != RG_I32 || emb->rank != 2 ||
         emb->shape[1] != s->cfg.input_size || emb->dtype != s->cfg.dtype) {

@@ -691,6 +691,8 @@ Test(models, error_paths)
     cr_expect_null(rg_seq_forward(tp, s, x, NULL, NULL, NULL, NULL));
     rg_tape_reset(tp);
     cr_expect_null(rg_seq_forward(tp, s, NULL, NULL, NULL, NULL, NULL));
+    cr_expect_str_eq(rg_tape_error(tp), "rg_seq_forward: x is NULL");
+    rg_tape_reset(tp);
     /* dropout while training needs an rng */
     s->cfg.dropout = 0.5;
     rg_tape_set_training(tp, true);
