@@ -600,13 +600,13 @@ const int rg_rows_elementwise_n =
 
 static rg_tensor *apply1(rg_tape *tp, const rg_op *op, rg_tensor *a, double s0, double s1) {
     rg_attr at = {.f = {s0, s1}};
-    return rg_apply(tp, op, 1, &a, &at);
+    return rg_ops_apply(tp, op, 1, &a, &at);
 }
 
 static rg_tensor *apply2(rg_tape *tp, const rg_op *op, rg_tensor *a, rg_tensor *b) {
     rg_tensor *in[2] = {a, b};
     rg_attr at = {.f = {0}};
-    return rg_apply(tp, op, 2, in, &at);
+    return rg_ops_apply(tp, op, 2, in, &at);
 }
 
 rg_tensor *rg_add(rg_tape *tp, rg_tensor *a, rg_tensor *b) {

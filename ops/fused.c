@@ -156,8 +156,10 @@ static const rg_op op_lstm = {"lstm_gates", 3, 2, lstm_shape, lstm_forward, lstm
 
 int rg_lstm_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *c, rg_tensor **h_out,
                   rg_tensor **c_out) {
+    if (!h_out || !c_out)
+        return rg_op_error(tp, "rg_lstm_gates: h_out and c_out must not be NULL");
     rg_tensor *out[2] = {NULL, NULL};
-    int r = rg_apply_multi(tp, &op_lstm, 3, (rg_tensor *[]){xp, hp, c}, NULL, out);
+    int r = rg_ops_apply_multi(tp, &op_lstm, 3, (rg_tensor *[]){xp, hp, c}, NULL, out);
     *h_out = out[0];
     *c_out = out[1];
     return r;
@@ -262,7 +264,7 @@ static void gru_backward(rg_tape *tp, rg_entry *e) {
 static const rg_op op_gru = {"gru_gates", 3, 1, gru_shape, gru_forward, gru_backward};
 
 rg_tensor *rg_gru_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *h) {
-    return rg_apply(tp, &op_gru, 3, (rg_tensor *[]){xp, hp, h}, NULL);
+    return rg_ops_apply(tp, &op_gru, 3, (rg_tensor *[]){xp, hp, h}, NULL);
 }
 
 /* ---- LSTM cell: the recurrent product and the gates in one row ----------------
@@ -350,9 +352,11 @@ static const rg_op op_lcell = {"lstm_cell", -1, 2, lcell_shape, lcell_forward, l
 
 int rg_lstm_cell(rg_tape *tp, rg_tensor *xp, rg_tensor *h, rg_tensor *c, rg_tensor *W_hh,
                  rg_tensor *b_hh, rg_tensor **h_out, rg_tensor **c_out) {
+    if (!h_out || !c_out)
+        return rg_op_error(tp, "rg_lstm_cell: h_out and c_out must not be NULL");
     rg_tensor *out[2] = {NULL, NULL};
-    int r = b_hh ? rg_apply_multi(tp, &op_lcell, 5, (rg_tensor *[]){xp, h, c, W_hh, b_hh}, NULL, out)
-                 : rg_apply_multi(tp, &op_lcell, 4, (rg_tensor *[]){xp, h, c, W_hh}, NULL, out);
+    int r = b_hh ? rg_ops_apply_multi(tp, &op_lcell, 5, (rg_tensor *[]){xp, h, c, W_hh, b_hh}, NULL, out)
+                 : rg_ops_apply_multi(tp, &op_lcell, 4, (rg_tensor *[]){xp, h, c, W_hh}, NULL, out);
     *h_out = out[0];
     *c_out = out[1];
     return r;
@@ -431,8 +435,10 @@ static const rg_op op_lrows = {"lstm_cell_rows", 6, 2, lrows_shape, lrows_forwar
 
 int rg_lstm_cell_rows(rg_tape *tp, rg_tensor *P, rg_tensor *ids, rg_tensor *h, rg_tensor *c,
                       rg_tensor *W_hh, rg_tensor *b_hh, rg_tensor **h_out, rg_tensor **c_out) {
+    if (!h_out || !c_out)
+        return rg_op_error(tp, "rg_lstm_cell_rows: h_out and c_out must not be NULL");
     rg_tensor *out[2] = {NULL, NULL};
-    int r = rg_apply_multi(tp, &op_lrows, 6, (rg_tensor *[]){P, ids, h, c, W_hh, b_hh}, NULL, out);
+    int r = rg_ops_apply_multi(tp, &op_lrows, 6, (rg_tensor *[]){P, ids, h, c, W_hh, b_hh}, NULL, out);
     *h_out = out[0];
     *c_out = out[1];
     return r;

@@ -47,19 +47,20 @@ static mm_dims mm_get(const rg_entry *e) {
 
 static int matmul_shape(rg_tape *tp, rg_entry *e) {
     const rg_tensor *a = e->in[0], *b = e->in[1];
+    const char *fn = e->attr.i[0] || e->attr.i[1] ? "rg_matmul_t" : "rg_matmul";
     char sa[64], sb[64];
-    if (float_pair(tp, "rg_matmul", a, b) < 0) return -1;
+    if (float_pair(tp, fn, a, b) < 0) return -1;
     bool ok = (a->rank == 2 && b->rank == 2) || (a->rank == 3 && b->rank == 2) ||
               (a->rank == 3 && b->rank == 3 && a->shape[0] == b->shape[0]);
     if (!ok)
-        return rg_op_error(tp, "rg_matmul: needs 2-D x 2-D, 3-D x 2-D or 3-D x 3-D with "
+        return rg_op_error(tp, "%s: needs 2-D x 2-D, 3-D x 2-D or 3-D x 3-D with "
                                "equal batch: a %s, b %s",
-                           rg_shape_str(a, sa, sizeof sa), rg_shape_str(b, sb, sizeof sb));
+                           fn, rg_shape_str(a, sa, sizeof sa), rg_shape_str(b, sb, sizeof sb));
     bool tb = e->attr.i[1];
     int64_t kb = tb ? b->shape[b->rank - 1] : b->shape[b->rank - 2];
     mm_dims d = mm_get(e);
     if (d.K != kb)
-        return rg_op_error(tp, "rg_matmul: inner dimensions differ: a %s%s, b %s%s",
+        return rg_op_error(tp, "%s: inner dimensions differ: a %s%s, b %s%s", fn,
                            rg_shape_str(a, sa, sizeof sa), e->attr.i[0] ? "^T" : "",
                            rg_shape_str(b, sb, sizeof sb), tb ? "^T" : "");
     rg_tensor *o = e->out[0];
@@ -120,7 +121,9 @@ static const rg_op op_matmul = {"matmul", 2, 1, matmul_shape, matmul_forward, ma
 
 rg_tensor *rg_matmul_t(rg_tape *tp, rg_tensor *a, rg_tensor *b, bool ta, bool tb) {
     rg_attr at = {.i = {ta, tb}};
-    return rg_apply(tp, &op_matmul, 2, (rg_tensor *[]){a, b}, &at);
+    rg_tensor *in[2] = {a, b};
+    if (!rg_ops_call_ok(tp, &op_matmul, ta || tb ? "rg_matmul_t" : NULL, 2, in)) return NULL;
+    return rg_apply(tp, &op_matmul, 2, in, &at);
 }
 
 rg_tensor *rg_matmul(rg_tape *tp, rg_tensor *a, rg_tensor *b) {
@@ -287,8 +290,8 @@ static void linear_backward(rg_tape *tp, rg_entry *e) {
 static const rg_op op_linear = {"linear", -1, 1, linear_shape, linear_forward, linear_backward};
 
 rg_tensor *rg_linear(rg_tape *tp, rg_tensor *x, rg_tensor *W, rg_tensor *bias) {
-    if (bias) return rg_apply(tp, &op_linear, 3, (rg_tensor *[]){x, W, bias}, NULL);
-    return rg_apply(tp, &op_linear, 2, (rg_tensor *[]){x, W}, NULL);
+    if (bias) return rg_ops_apply(tp, &op_linear, 3, (rg_tensor *[]){x, W, bias}, NULL);
+    return rg_ops_apply(tp, &op_linear, 2, (rg_tensor *[]){x, W}, NULL);
 }
 
 /* ---- embedding_linear --------------------------------------------------------
@@ -426,8 +429,8 @@ static const rg_op op_emblin = {"embedding_linear", -1, 1, emblin_shape, emblin_
 
 rg_tensor *rg_embedding_linear(rg_tape *tp, rg_tensor *E, rg_tensor *ids, rg_tensor *W,
                                rg_tensor *bias) {
-    if (bias) return rg_apply(tp, &op_emblin, 4, (rg_tensor *[]){E, ids, W, bias}, NULL);
-    return rg_apply(tp, &op_emblin, 3, (rg_tensor *[]){E, ids, W}, NULL);
+    if (bias) return rg_ops_apply(tp, &op_emblin, 4, (rg_tensor *[]){E, ids, W, bias}, NULL);
+    return rg_ops_apply(tp, &op_emblin, 3, (rg_tensor *[]){E, ids, W}, NULL);
 }
 
 const rg_op *const rg_rows_matmul[] = {&op_matmul, &op_linear, &op_emblin};

@@ -122,13 +122,13 @@ static const rg_op op_log_softmax = {"log_softmax", 1, 1, softmax_shape, softmax
 rg_tensor *rg_softmax(rg_tape *tp, rg_tensor *a, int axis) {
     rg_attr at = {0};
     at.i[0] = axis;
-    return rg_apply(tp, &op_softmax, 1, &a, &at);
+    return rg_ops_apply(tp, &op_softmax, 1, &a, &at);
 }
 
 rg_tensor *rg_log_softmax(rg_tape *tp, rg_tensor *a, int axis) {
     rg_attr at = {0};
     at.i[0] = axis;
-    return rg_apply(tp, &op_log_softmax, 1, &a, &at);
+    return rg_ops_apply(tp, &op_log_softmax, 1, &a, &at);
 }
 
 /* ---- cross-entropy ----------------------------------------------------------
@@ -270,7 +270,7 @@ rg_tensor *rg_cross_entropy(rg_tape *tp, rg_tensor *logits, rg_tensor *targets,
     rg_attr at = {0};
     at.i[0] = red;
     rg_tensor *in[2] = {logits, targets};
-    return rg_apply(tp, &op_ce, 2, in, &at);
+    return rg_ops_apply(tp, &op_ce, 2, in, &at);
 }
 
 rg_tensor *rg_cross_entropy_weighted(rg_tape *tp, rg_tensor *logits, rg_tensor *targets,
@@ -278,7 +278,7 @@ rg_tensor *rg_cross_entropy_weighted(rg_tape *tp, rg_tensor *logits, rg_tensor *
     rg_attr at = {0};
     at.i[0] = red;
     rg_tensor *in[3] = {logits, targets, w};
-    return rg_apply(tp, &op_ce_weighted, 3, in, &at);
+    return rg_ops_apply(tp, &op_ce_weighted, 3, in, &at);
 }
 
 /* ---- mean squared error -----------------------------------------------------
@@ -347,7 +347,7 @@ rg_tensor *rg_mse(rg_tape *tp, rg_tensor *a, rg_tensor *b, rg_reduction red) {
     rg_attr at = {0};
     at.i[0] = red;
     rg_tensor *in[2] = {a, b};
-    return rg_apply(tp, &op_mse, 2, in, &at);
+    return rg_ops_apply(tp, &op_mse, 2, in, &at);
 }
 
 /* ---- embedding --------------------------------------------------------------
@@ -412,7 +412,7 @@ static const rg_op op_embedding = {"embedding", 2, 1, embedding_shape, embedding
 
 rg_tensor *rg_embedding(rg_tape *tp, rg_tensor *W, rg_tensor *ids) {
     rg_tensor *in[2] = {W, ids};
-    return rg_apply(tp, &op_embedding, 2, in, NULL);
+    return rg_ops_apply(tp, &op_embedding, 2, in, NULL);
 }
 
 /* ---- dropout ----------------------------------------------------------------
@@ -475,11 +475,7 @@ static const rg_op op_dropout = {"dropout", 1, 1, dropout_shape, dropout_forward
                                  dropout_backward};
 
 rg_tensor *rg_dropout(rg_tape *tp, rg_tensor *a, double p, rg_rng *rng) {
-    if (!tp) {
-        rg_set_error("rg_dropout: tape is NULL");
-        return NULL;
-    }
-    if (!a || rg_tape_error(tp)) return NULL;
+    if (!rg_ops_call_ok(tp, &op_dropout, NULL, 1, &a)) return NULL;
     if (!(p >= 0 && p <= 1)) {
         rg_op_error(tp, "rg_dropout: p = %g not in [0, 1]", p);
         return NULL;
@@ -494,7 +490,7 @@ rg_tensor *rg_dropout(rg_tape *tp, rg_tensor *a, double p, rg_rng *rng) {
     uint64_t seed = rg_rng_next(rng);
     at.f[0] = p;
     memcpy(&at.i[0], &seed, sizeof seed);
-    return rg_apply(tp, &op_dropout, 1, &a, &at);
+    return rg_ops_apply(tp, &op_dropout, 1, &a, &at);
 }
 
 const rg_op *const rg_rows_nn[] = {&op_softmax,       &op_log_softmax, &op_ce,

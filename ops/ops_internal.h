@@ -83,4 +83,37 @@ void rg_gemm_builtin_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, floa
 void rg_gemm_builtin_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
                          const double *A, int64_t lda, const double *B, int64_t ldb,
                          double beta, double *C, int64_t ldc);
+
+/* ---- the public functions' own checks ---------------------------------------
+ * A public op checks its call before rg_apply, so that the message names the
+ * function its caller wrote ("rg_add: input 1 is NULL") rather than the row: a
+ * tape, and no NULL among its n inputs.  A tape that already failed keeps its
+ * first error and the call returns NULL quietly (a chain of calls is checked
+ * once, at the end).  fn NULL stands for "rg_<row name>", the name of every
+ * built-in function but rg_matmul_t.  false: return NULL (or -1) at once. */
+static inline bool rg_ops_call_ok(rg_tape *tp, const rg_op *op, const char *fn, int n,
+                                  rg_tensor *const *in) {
+    const char *pre = fn ? "" : "rg_", *name = fn ? fn : op->name;
+    if (!tp) {
+        rg_set_error("%s%s: tape is NULL", pre, name);
+        return false;
+    }
+    if (rg_tape_error(tp)) return false;
+    for (int k = 0; k < n; k++)
+        if (!in[k]) {
+            rg_op_error(tp, "%s%s: input %d is NULL", pre, name, k);
+            return false;
+        }
+    return true;
+}
+
+static inline rg_tensor *rg_ops_apply(rg_tape *tp, const rg_op *op, int n, rg_tensor *const *in,
+                                      const rg_attr *attr) {
+    return rg_ops_call_ok(tp, op, NULL, n, in) ? rg_apply(tp, op, n, in, attr) : NULL;
+}
+
+static inline int rg_ops_apply_multi(rg_tape *tp, const rg_op *op, int n, rg_tensor *const *in,
+                                     const rg_attr *attr, rg_tensor **out) {
+    return rg_ops_call_ok(tp, op, NULL, n, in) ? rg_apply_multi(tp, op, n, in, attr, out) : -1;
+}
 #endif

@@ -334,20 +334,20 @@ const int rg_rows_reduce_n = (int)(sizeof rg_rows_reduce / sizeof rg_rows_reduce
 static rg_tensor *apply_axis(rg_tape *tp, const rg_op *op, rg_tensor *a, int axis,
                              bool keepdim) {
     rg_attr at = {.i = {axis, keepdim ? 1 : 0}};
-    return rg_apply(tp, op, 1, &a, &at);
+    return rg_ops_apply(tp, op, 1, &a, &at);
 }
 
 rg_tensor *rg_sum(rg_tape *tp, rg_tensor *a) {
     rg_attr at = {.i = {0}};
-    return rg_apply(tp, &sum_row, 1, &a, &at);
+    return rg_ops_apply(tp, &sum_row, 1, &a, &at);
 }
 rg_tensor *rg_mean(rg_tape *tp, rg_tensor *a) {
     rg_attr at = {.i = {0}};
-    return rg_apply(tp, &mean_row, 1, &a, &at);
+    return rg_ops_apply(tp, &mean_row, 1, &a, &at);
 }
 rg_tensor *rg_max(rg_tape *tp, rg_tensor *a) {
     rg_attr at = {.i = {0}};
-    return rg_apply(tp, &max_row, 1, &a, &at);
+    return rg_ops_apply(tp, &max_row, 1, &a, &at);
 }
 rg_tensor *rg_sum_axis(rg_tape *tp, rg_tensor *a, int axis, bool keepdim) {
     return apply_axis(tp, &sum_axis_row, a, axis, keepdim);

@@ -78,11 +78,16 @@ int rg_op_register(const rg_op *op) {
 }
 
 const rg_op *rg_op_find(const char *name) {
+    if (!name) {
+        rg_set_error("rg_op_find: name is NULL");
+        return NULL;
+    }
     pthread_once(&g_once, init_once);
     pthread_mutex_lock(&g_lock);
     reg_item *it;
     HASH_FIND_STR(g_ops, name, it);
     pthread_mutex_unlock(&g_lock);
+    if (!it) rg_set_error("rg_op_find: no op named '%.80s'", name);
     return it ? it->op : NULL;
 }
 

@@ -139,7 +139,7 @@ rg_tensor *rg_transpose(rg_tape *tp, rg_tensor *a, int d0, int d1) {
     rg_attr at = {0};
     at.i[0] = d0;
     at.i[1] = d1;
-    return rg_apply(tp, &op_transpose, 1, &a, &at);
+    return rg_ops_apply(tp, &op_transpose, 1, &a, &at);
 }
 
 /* ---- reshape ---------------------------------------------------------------
@@ -212,12 +212,15 @@ static const rg_op op_reshape = {"reshape", 1, 1, reshape_shape, reshape_forward
 rg_tensor *rg_reshape(rg_tape *tp, rg_tensor *a, int rank, const int64_t *shape) {
     rg_attr at = {0};
     if (rank < 0 || rank > RG_MAX_RANK || (rank > 0 && !shape)) {
-        rg_op_error(tp, "rg_reshape: rank %d not in 0..%d", rank, RG_MAX_RANK);
+        if (rank > 0 && rank <= RG_MAX_RANK)
+            rg_op_error(tp, "rg_reshape: shape is NULL for rank %d", rank);
+        else
+            rg_op_error(tp, "rg_reshape: rank %d not in 0..%d", rank, RG_MAX_RANK);
         return NULL;
     }
     for (int d = 0; d < rank; d++) at.i[d] = shape[d];
     at.i[4] = rank;
-    return rg_apply(tp, &op_reshape, 1, &a, &at);
+    return rg_ops_apply(tp, &op_reshape, 1, &a, &at);
 }
 
 /* ---- concat and stack ------------------------------------------------------
@@ -326,7 +329,7 @@ rg_tensor *rg_concat(rg_tape *tp, int n, rg_tensor *const *ts, int axis) {
         return NULL;
     }
     at.i[0] = axis;
-    return rg_apply(tp, &op_concat, n, ts, &at);
+    return rg_ops_apply(tp, &op_concat, n, ts, &at);
 }
 
 rg_tensor *rg_stack(rg_tape *tp, int n, rg_tensor *const *ts, int axis) {
@@ -336,7 +339,7 @@ rg_tensor *rg_stack(rg_tape *tp, int n, rg_tensor *const *ts, int axis) {
         return NULL;
     }
     at.i[0] = axis;
-    return rg_apply(tp, &op_stack, n, ts, &at);
+    return rg_ops_apply(tp, &op_stack, n, ts, &at);
 }
 
 /* ---- slice -----------------------------------------------------------------
@@ -404,14 +407,17 @@ rg_tensor *rg_slice(rg_tape *tp, rg_tensor *a, int axis, int64_t start, int64_t 
     at.i[0] = axis;
     at.i[1] = start;
     at.i[2] = len;
-    return rg_apply(tp, &op_slice, 1, &a, &at);
+    return rg_ops_apply(tp, &op_slice, 1, &a, &at);
 }
 
 /* n slices of equal length; on error every out[k] is NULL. */
 int rg_split(rg_tape *tp, rg_tensor *a, int axis, int n, rg_tensor **out) {
-    if (!out) return -1;
+    if (!out) {
+        rg_op_error(tp, "rg_split: out is NULL");
+        return -1;
+    }
     for (int k = 0; k < n; k++) out[k] = NULL;
-    if (!a) return -1;
+    if (!rg_ops_call_ok(tp, &op_slice, "rg_split", 1, &a)) return -1;
     int ax = a->rank > 0 ? rg_axis_norm(axis, a->rank) : -1;
     char sa[64];
     if (ax < 0) {
