@@ -95,6 +95,9 @@ static int bench(const bench_opts *o, const config *c)
     bool data = !strcmp(o->parallel, "data");
     rg_trainer_config tc = {.optim = rg_optim_defaults(RG_ADAM, 2e-3), .clip = 5.0,
                             .threads = (int)o->threads, .max_shards = data ? 0 : 1,
+                            /* as before the core: "data" keeps BLAS single-threaded even
+                             * when the batch has fewer rows than threads */
+                            .blas_threads = data ? 1 : (int)o->threads,
                             .seed = 1};
     rg_trainer *tr = NULL;
     int rc = -1, steps = 0;

@@ -202,6 +202,7 @@ typedef struct rg_trainer_config {
     double clip;       /* global gradient norm; 0: off */
     int threads;       /* shards = min(threads, batch, max_shards); BLAS threads otherwise */
     int max_shards;    /* 0: 16; 1 leaves every thread to BLAS inside each product */
+    int blas_threads;  /* 0: 1 with several shards, else `threads`; >0: exactly this */
     uint64_t seed;     /* of the batch and dropout RNGs */
 } rg_trainer_config;
 rg_trainer *rg_trainer_new(const rg_fit_task *task, const rg_trainer_config *c);

@@ -42,7 +42,7 @@ rg_trainer *rg_trainer_new(const rg_fit_task *task, const rg_trainer_config *c)
     int64_t s = threads < task->batch ? threads : task->batch;
     int most = c->max_shards > 0 && c->max_shards < MAX_SHARDS ? c->max_shards : MAX_SHARDS;
     t->shards = (int)(s > most ? most : s);
-    rg_set_threads(t->shards > 1 ? 1 : threads);
+    rg_set_threads(c->blas_threads > 0 ? c->blas_threads : t->shards > 1 ? 1 : threads);
     rg_rng_seed(&t->batch_rng, c->seed ^ 0x6261746368ull);
     rg_rng_seed(&t->drop_rng, c->seed ^ 0x64726f70ull);
     t->opt = rg_optim_new(task->P, &c->optim);
