@@ -11,6 +11,7 @@
 
 static void refcase_clear(rg_refcase *c) {
     free(c->name);
+    free(c->prog);
     for (int i = 0; i < c->n_in; i++) rg_tensor_free(c->in[i]);
     for (int i = 0; i < c->n_out; i++) rg_tensor_free(c->out[i]);
     memset(c, 0, sizeof *c);
@@ -156,6 +157,19 @@ rg_reflist *rg_ref_load(const char *path) {
                 goto fail;
             }
             cur = NULL;
+        } else if (kw == 4 && strncmp(p, "prog", 4) == 0) {
+            if (!cur) {
+                rg_set_error("rg_ref_load: %s:%ld: 'prog' outside a case", path, lineno);
+                goto fail;
+            }
+            char *text = p + 4 + strspn(p + 4, " \t");
+            text[strcspn(text, "\r\n")] = '\0';
+            size_t old = cur->prog ? strlen(cur->prog) : 0, add = strlen(text);
+            char *np = realloc(cur->prog, old + add + 2);
+            if (!np) goto oom;
+            if (old) np[old++] = '\n';
+            memcpy(np + old, text, add + 1);
+            cur->prog = np;
         } else if ((kw == 5 && strncmp(p, "input", 5) == 0) ||
                    (kw == 6 && strncmp(p, "output", 6) == 0)) {
             bool is_in = kw == 5;

@@ -5,12 +5,15 @@
 #define RG_TESTUTIL_H
 #include "retrograd.h"
 
-#define RG_REF_MAX_TENSORS 16
+#define RG_REF_MAX_TENSORS 32
 
 /* One case of a reference file: "case NAME", its input and output lines, "end".
- * Every tensor is persistent, in the dtype of its line (f64, f32 or i32). */
+ * Every tensor is persistent, in the dtype of its line (f64, f32 or i32).
+ * "prog TEXT" lines, if any, are kept in prog joined with newlines (NULL when
+ * the case has none). */
 typedef struct rg_refcase {
     char *name;
+    char *prog;
     int n_in, n_out;
     rg_tensor *in[RG_REF_MAX_TENSORS];
     rg_tensor *out[RG_REF_MAX_TENSORS];

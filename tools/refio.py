@@ -1,12 +1,15 @@
 """Writes reference cases for tests/ in the plain-text format the C tests read.
 
     case <name>
+    prog <text>
     input <f64|f32|i32> <rank> <d0> ... <dk> : v0 v1 ...
     output <f64|f32|i32> <rank> <dims> : v0 v1 ...
     end
 
 Values are written with repr-exact precision (%.17g).  Any number of input and
-output lines per case, in order.
+output lines per case, in order.  `prog` lines (optional, any number) carry
+free text for the test that reads the case, e.g. the program of
+tools/random_graphs.py; the reader joins them with newlines.
 """
 
 DT = {"float64": "f64", "float32": "f32", "int32": "i32", "int64": "i32"}
@@ -29,8 +32,11 @@ class RefWriter:
     def __init__(self, path):
         self.f = open(path, "w")
 
-    def case(self, name, inputs, outputs):
+    def case(self, name, inputs, outputs, prog=()):
         self.f.write("case %s\n" % name)
+        for line in prog:
+            assert "\n" not in line
+            self.f.write("prog %s\n" % line)
         for t in inputs:
             self.f.write(_line("input", t))
         for t in outputs:
