@@ -39,7 +39,7 @@ fi
 # in only the objects the target needs.
 cflags="-g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -fno-omit-frame-pointer
         -fsanitize=address,undefined -fno-sanitize-recover=undefined
-        -I$root -I$root/autograd -I$root/ops -I$root/models $(pkg-config --cflags libcjson)"
+        -I$root -I$root/autograd -I$root/ops -I$root/models -I$root/train $(pkg-config --cflags libcjson)"
 rm -f "$out"/obj/*.o "$out/libretrograd_fuzz.a"
 for src in "$root"/autograd/*.c "$root"/ops/*.c "$root"/models/*.c; do
     obj="$out/obj/$(basename "$(dirname "$src")")_$(basename "$src" .c).o"
