@@ -226,6 +226,11 @@ void **rg_tape_slot(rg_tape *tp, const void *key);
  * t->grad; call it from one thread at a time.  Both return 0 or -1. */
 int rg_tape_set_private_grads(rg_tape *tp, bool on);
 int rg_tape_reduce_grads(rg_tape *tp);
+/* The tape's private gradient buffer of persistent tensor t (numel values of
+ * t's dtype), or NULL when no gradient reached t since the last reset (or the
+ * tape keeps no private gradients).  Read it after rg_backward, before the
+ * next rg_tape_reset. */
+const void *rg_tape_private_grad(const rg_tape *tp, const rg_tensor *t);
 
 /* Runs fn(0, user) ... fn(n-1, user) on n threads (the caller's thread runs
  * fn(0)) and waits for all of them.  0, or -1 (with a message) when it cannot

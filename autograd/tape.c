@@ -215,6 +215,13 @@ static void *pg_get(rg_tape *tp, rg_tensor *t) {
     return tp->pg[h].g;
 }
 
+const void *rg_tape_private_grad(const rg_tape *tp, const rg_tensor *t) {
+    if (!tp || !t || !tp->private_grads || !tp->pg_cap) return NULL;
+    size_t h = pg_hash(t, tp->pg_cap);
+    while (tp->pg[h].t && tp->pg[h].t != t) h = (h + 1) & (tp->pg_cap - 1);
+    return tp->pg[h].t ? tp->pg[h].g : NULL;
+}
+
 int rg_tape_set_private_grads(rg_tape *tp, bool on) {
     if (!tp) {
         rg_set_error("rg_tape_set_private_grads: tape is NULL");
