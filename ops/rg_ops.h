@@ -93,7 +93,8 @@ rg_tensor *rg_embedding(rg_tape *tp, rg_tensor *W, rg_tensor *ids);
 rg_tensor *rg_dropout(rg_tape *tp, rg_tensor *a, double p, rg_rng *rng);
 
 /* ---- fused recurrent gates (ops/fused.c): new rows of the table, each equal
- * to the composition of the plain ops it replaces (tested both ways) ---- */
+ * to the composition of the plain ops it replaces (tested both ways), also
+ * when inputs share memory (one tensor given twice, overlapping views) ---- */
 /* LSTM pointwise step, PyTorch gate order i,f,g,o.  xp, hp [B,4H] (the two
  * projections, biases included), c [B,H] -> *h_out, *c_out [B,H]:
  *   a = xp + hp; i,f,o = sigmoid(a_i,a_f,a_o); g = tanh(a_g);
