@@ -234,6 +234,20 @@ void rg_main_begin(void)
     signal(SIGXFSZ, SIG_IGN);
 }
 
+int rg_main_init(const char *prog, int *argc, char ***argv)
+{
+    rg_main_begin();
+    if (rg_dist_init(argc, argv) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, rg_last_error());
+        return -1;
+    }
+    if (rg_dist_rank() > 0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "%s: rank %d: cannot silence its output\n", prog, rg_dist_rank());
+        return -1;
+    }
+    return 0;
+}
+
 int rg_main_end(const char *prog, int status)
 {
     errno = 0;
@@ -246,8 +260,11 @@ int rg_main_end(const char *prog, int status)
     if (bad) {
         fprintf(stderr, "%s: cannot write the output: %s\n", prog,
                 err ? strerror(err) : "write error");
-        return status ? status : 1;
+        status = status ? status : 1;
     }
+    if (rg_dist_size() > 1 && status != 0 && status != 130 && status != 143)
+        rg_dist_abort(status);
+    rg_dist_finalize();
     return status;
 }
 

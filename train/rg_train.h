@@ -130,6 +130,12 @@ char *rg_train_state_path(const char *model_path);
  * or 1 with a message on stderr naming prog when the output could not be written. */
 void rg_main_begin(void);
 int rg_main_end(const char *prog, int status);
+/* rg_main_begin for a training program that may run under mpirun: also
+ * rg_dist_init, and stdout to /dev/null on ranks other than 0 (rank 0 prints;
+ * every rank still reports its own errors on stderr).  0, or -1 with a message
+ * on stderr.  End it with rg_main_end, which also ends MPI: a failing rank
+ * aborts the whole job rather than leave the others waiting. */
+int rg_main_init(const char *prog, int *argc, char ***argv);
 
 /* ---- progress and plot ------------------------------------------------------------ */
 double rg_now(void); /* monotonic seconds */
@@ -158,11 +164,41 @@ typedef struct rg_plot_series {
 int rg_plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel,
                 const rg_plot_series *s, int n_series);
 
+/* ---- several processes (MPI) ------------------------------------------------------- */
+/* With -Dmpi (Open MPI), a program started by `mpirun -np N` runs as N ranks;
+ * started any other way, or built without MPI, it is one process (rank 0 of 1)
+ * and every function below is the identity.  Call rg_dist_init first thing in
+ * main and rg_dist_finalize last; the training core does the rest (each rank
+ * trains its part of every global batch; rank 0 alone prints and saves). */
+int rg_dist_init(int *argc, char ***argv);
+void rg_dist_finalize(void);
+void rg_dist_abort(int status); /* ends every rank of the job (MPI_Abort) */
+bool rg_dist_available(void);   /* built with MPI */
+int rg_dist_rank(void);
+int rg_dist_size(void);
+/* Collectives (every rank calls them in the same order): n doubles summed in
+ * place; bytes from root to all; each rank's counts[rank] values gathered into
+ * `all` in rank order; a registry's values from root; its gradients summed or
+ * averaged over the ranks. */
+int rg_dist_sum(double *v, int n);
+int rg_dist_broadcast(void *data, int64_t bytes, int root);
+int rg_dist_gather_all(const double *mine, int64_t n_mine, double *all, const int64_t *counts);
+int rg_dist_broadcast_params(rg_params *P, int root);
+int rg_dist_sum_grads(rg_params *P);
+int rg_dist_average_grads(rg_params *P);
+
 /* ---- the trainer: one step ---------------------------------------------------------- */
-/* What a program supplies.  Callbacks get `user`.  A step: next_batch (serial),
- * then shard_loss on every shard in parallel (shard k gets rows
- * [batch*k/S, batch*(k+1)/S) of the batch), backward, the private gradients
- * summed, clipping, the optimizer, then shard_done for every shard (serial). */
+/* What a program supplies.  Callbacks get `user`.  A step: next_batch (serial,
+ * on every rank: the same global batch), then shard_loss on every shard in
+ * parallel (shard k gets rows [b0, b1) of the batch), backward, shard_done, the
+ * private gradients summed (over threads, then ranks), clipping, the optimizer.
+ *
+ * Shards: by default rank r takes rows [B*r/N, B*(r+1)/N) and splits them into
+ * one shard per thread; the result depends on the split only by float
+ * rounding.  Deterministic mode cuts the batch into M fixed micro-shards
+ * (rows [B*k/M, B*(k+1)/M), dropout masks seeded per micro-shard), whoever
+ * computes them, and sums their gradients in one fixed tree over k: the same
+ * bits for any number of ranks and threads (on the same CPU kernels). */
 typedef struct rg_fit_task {
     rg_params *P;       /* the parameters trained */
     void *user;
@@ -183,7 +219,8 @@ typedef struct rg_fit_task {
      * on the tape). */
     rg_tensor *(*shard_loss)(rg_tape *tp, void *user, int shard, int64_t b0, int64_t b1,
                              rg_rng *dropout);
-    /* After a successful step, for every shard in order (carried state).  May be NULL. */
+    /* After shard's backward, on its thread, before its tape is reset: the
+     * shard's rows of any carried state (it writes only rows [b0, b1)).  May be NULL. */
     void (*shard_done)(void *user, int shard, int64_t b0, int64_t b1);
     /* Validation: the mean loss on held-out data (NaN when there is none).  May be NULL. */
     int (*validate)(void *user, double *loss);
@@ -203,6 +240,7 @@ typedef struct rg_trainer_config {
     int threads;       /* shards = min(threads, batch, max_shards); BLAS threads otherwise */
     int max_shards;    /* 0: 16; 1 leaves every thread to BLAS inside each product */
     int blas_threads;  /* 0: 1 with several shards, else `threads`; >0: exactly this */
+    int micro_shards;  /* > 0: deterministic mode with this many micro-shards (<= 64) */
     uint64_t seed;     /* of the batch and dropout RNGs */
 } rg_trainer_config;
 rg_trainer *rg_trainer_new(const rg_fit_task *task, const rg_trainer_config *c);
@@ -230,15 +268,17 @@ typedef struct rg_fit_config {
     int64_t seed, threads;
     const char *save, *init, *resume, *log, *plot;
     int64_t save_every, eval_every, log_every, stop_after;
+    bool deterministic;    /* --deterministic: fixed micro-shards, the same bits for any split */
+    int64_t micro_shards;  /* --micro-shards (default 8) */
     bool no_summary;       /* the program prints its own final line instead of
                               "train: steps=N loss=X <metric>=Y <unit>_per_s=Z" */
 } rg_fit_config;
 
 void rg_fit_defaults(rg_fit_config *c, const char *prog, const char *save);
 /* Appends the core's flags (--steps --optimizer --lr --weight-decay --schedule
- * --warmup --clip --seed --threads --save --save-every --eval-every
- * --log-every --init --resume --log --plot --stop-after) to fl; returns how many
- * (room must be at least 18). */
+ * --warmup --clip --seed --threads --deterministic --micro-shards --save
+ * --save-every --eval-every --log-every --init --resume --log --plot
+ * --stop-after) to fl; returns how many (room must be at least 20). */
 int rg_fit_flags(rg_fit_config *c, rg_flag *fl, int room);
 
 typedef struct rg_run rg_run;

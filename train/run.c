@@ -27,7 +27,7 @@ void rg_fit_defaults(rg_fit_config *c, const char *prog, const char *save)
                          .optimizer = "adam", .lr = 2e-3, .weight_decay = -1,
                          .schedule = "constant", .clip = 5.0, .seed = 1,
                          .threads = ncpu > 8 ? 8 : ncpu < 1 ? 1 : ncpu, .save = save,
-                         .save_every = 500, .log_every = 10};
+                         .save_every = 500, .log_every = 10, .micro_shards = 8};
 }
 
 int rg_fit_flags(rg_fit_config *c, rg_flag *fl, int room)
@@ -42,6 +42,8 @@ int rg_fit_flags(rg_fit_config *c, rg_flag *fl, int room)
         {"--clip", RG_FLAG_DOUBLE, &c->clip, 0, 1e300, NULL, "clip the global gradient norm; 0 = off (default 5)", RG_FLAG_SAVED, 0, 0},
         {"--seed", RG_FLAG_INT, &c->seed, 0, 9.2e18, NULL, "random seed (default 1)", RG_FLAG_SAVED, 0, 0},
         {"--threads", RG_FLAG_INT, &c->threads, 1, 1024, NULL, "threads, one batch shard each (default: CPUs, at most 8)", 0, 0, 0},
+        {"--deterministic", RG_FLAG_BOOL, &c->deterministic, 0, 0, NULL, "fixed micro-shards: the same bits for any number of threads and ranks", RG_FLAG_SAVED, 0, 0},
+        {"--micro-shards", RG_FLAG_INT, &c->micro_shards, 1, 64, NULL, "micro-shards of --deterministic (default 8)", RG_FLAG_SAVED, 0, 0},
         {"--save", RG_FLAG_STRING, &c->save, 0, 0, NULL, "checkpoint (its resume file goes beside it)", 0, 0, 0},
         {"--save-every", RG_FLAG_INT, &c->save_every, 0, 1e12, NULL, "steps between checkpoints; 0 = end only (default 500)", 0, 0, 0},
         {"--eval-every", RG_FLAG_INT, &c->eval_every, 0, 1e12, NULL, "steps between validations (default steps/3)", 0, 0, 0},
@@ -171,6 +173,9 @@ void rg_run_results(const rg_run *r, double *loss, double *val_loss, double *rat
 
 static void fail(const rg_run *r, const char *what)
 {
+    /* a collective failure is told by rank 0; another rank tells only its own */
+    if (rg_dist_rank() > 0 && strstr(rg_last_error(), "another rank failed"))
+        return;
     fprintf(r->c->err, "%s: %s%s%s\n", r->c->prog, what ? what : "", what ? ": " : "",
             rg_last_error());
 }
@@ -208,7 +213,8 @@ static int make_trainer(rg_run *r)
                          : !strcmp(c->optimizer, "adamw") ? RG_ADAMW
                                                           : RG_ADAM;
     rg_trainer_config tc = {.optim = rg_optim_defaults(kind, c->lr), .clip = c->clip,
-                            .threads = (int)c->threads, .seed = (uint64_t)c->seed};
+                            .threads = (int)c->threads, .seed = (uint64_t)c->seed,
+                            .micro_shards = c->deterministic ? (int)c->micro_shards : 0};
     if (c->weight_decay >= 0)
         tc.optim.weight_decay = c->weight_decay;
     c->weight_decay = tc.optim.weight_decay;
@@ -230,7 +236,8 @@ static int prepare(rg_run *r, rg_lr_schedule *sched)
         rg_set_error("out of memory");
         return -1;
     }
-    if (check_outputs(r) != 0 || rg_run_lock(r) != 0 || make_trainer(r) != 0)
+    bool root = rg_dist_rank() == 0;
+    if ((root && (check_outputs(r) != 0 || rg_run_lock(r) != 0)) || make_trainer(r) != 0)
         return -1;
     if (r->resumed && r->step >= c->steps) {
         rg_set_error("%s is already at step %lld; give --steps above that to continue",
@@ -244,7 +251,7 @@ static int prepare(rg_run *r, rg_lr_schedule *sched)
                               .warmup = c->warmup};
     if (rg_lr_schedule_check(sched) != 0)
         return -1;
-    if (c->log) {
+    if (c->log && root) {
         r->log = fopen(c->log, r->resumed ? "a" : "w");
         if (!r->log) {
             rg_set_error("cannot write --log %s: %s", c->log, strerror(errno));
@@ -254,6 +261,31 @@ static int prepare(rg_run *r, rg_lr_schedule *sched)
             fprintf(r->log, "step,train_loss,val_loss,lr,%s_per_s\n", r->task->unit);
     }
     return 0;
+}
+
+/* The checkpoint pair, written by rank 0; every rank learns whether it worked. */
+static int save_all(rg_run *r)
+{
+    int rc = rg_dist_rank() == 0 ? rg_run_save(r) : 0;
+    if (rg_dist_size() > 1) {
+        double shared = rc;
+        rg_dist_broadcast(&shared, sizeof shared, 0);
+        if (shared != 0 && rc == 0) {
+            rg_set_error("another rank failed (its message is above)");
+            return -1;
+        }
+        r->last_saved = r->step;
+    }
+    return rc;
+}
+
+/* Whether to stop before the next step: a signal on any rank, or --stop-after. */
+static bool should_stop(rg_run *r)
+{
+    double sig[2] = {g_signal == SIGINT, g_signal == SIGTERM};
+    rg_dist_sum(sig, 2);
+    r->stop_sig = sig[1] > 0 ? SIGTERM : sig[0] > 0 ? SIGINT : 0;
+    return r->stop_sig || (r->c->stop_after && r->step >= r->c->stop_after);
 }
 
 /* ---- the loop ---------------------------------------------------------------------- */
@@ -299,9 +331,20 @@ static int report(rg_run *r, double lv, double lr, double *log_sum, int64_t *log
     bool val_now = r->step % c->eval_every == 0 || r->step == c->steps;
     bool has_val = false;
     if (val_now && r->task->validate) {
-        double v;
-        if (r->task->validate(r->task->user, &v) != 0)
+        /* rank 0 validates (the held-out text is read in order, its state
+         * carried through it); the others learn the result */
+        double v = NAN, failed = 0;
+        if (rg_dist_rank() == 0 && r->task->validate(r->task->user, &v) != 0)
+            failed = 1;
+        double shared[2] = {failed, v};
+        rg_dist_broadcast(shared, sizeof shared, 0);
+        v = shared[1];
+        if (shared[0] != 0) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "validation: %s", rg_last_error());
+            rg_set_error("%s", msg);
             return -1;
+        }
         if (!isnan(v)) {
             r->last_val = v;
             has_val = true;
@@ -316,7 +359,11 @@ static int report(rg_run *r, double lv, double lr, double *log_sum, int64_t *log
             if (has_val)
                 fprintf(r->log, "%.6f", r->last_val);
             fprintf(r->log, ",%.6g,%.1f\n", lr, rate);
-            fflush(r->log);
+            /* a full disk is an error, not a log that silently stops */
+            if (fflush(r->log) != 0 || ferror(r->log)) {
+                rg_set_error("--log %s: cannot write: %s", c->log, strerror(errno));
+                return -1;
+            }
         }
         *log_sum = 0;
         *log_n = 0;
@@ -331,6 +378,8 @@ static int report(rg_run *r, double lv, double lr, double *log_sum, int64_t *log
 static void diverged(const rg_run *r, const char *what)
 {
     char kept[96];
+    if (rg_dist_rank() > 0) /* every rank saw it; rank 0 tells */
+        return;
     if (r->last_saved >= 0)
         snprintf(kept, sizeof kept, "the last checkpoint (step %lld) is kept",
                  (long long)r->last_saved);
@@ -347,7 +396,7 @@ static int loop(rg_run *r, const rg_lr_schedule *sched, rg_progress *prog)
     double log_sum = 0;
     int64_t log_n = 0;
     while (r->step < c->steps) {
-        if (g_signal || (c->stop_after && r->step >= c->stop_after))
+        if (should_stop(r))
             break;
         double t0 = rg_now(), lv, lr = rg_lr_at(sched, r->step);
         if (rg_trainer_step(r->tr, lr, &lv, NULL) != 0) {
@@ -363,11 +412,11 @@ static int loop(rg_run *r, const rg_lr_schedule *sched, rg_progress *prog)
         r->train_seconds += rg_now() - t0;
         if (report(r, lv, lr, &log_sum, &log_n, prog) != 0) {
             rg_progress_done(prog);
-            fail(r, "validation");
+            fail(r, NULL);
             return 1;
         }
         if (c->save_every && r->step % c->save_every == 0 && r->step < c->steps &&
-            rg_run_save(r) != 0) {
+            save_all(r) != 0) {
             rg_progress_done(prog);
             if (strncmp(rg_last_error(), "parameter", 9) == 0)
                 diverged(r, rg_last_error());
@@ -383,20 +432,20 @@ static int loop(rg_run *r, const rg_lr_schedule *sched, rg_progress *prog)
 static int finish(rg_run *r)
 {
     const rg_fit_config *c = r->c;
-    if (rg_run_save(r) != 0) {
+    if (save_all(r) != 0) {
         if (strncmp(rg_last_error(), "parameter", 9) == 0)
             diverged(r, rg_last_error());
         else
             fail(r, "saving");
         return 1;
     }
-    if (g_signal || r->step < c->steps) {
+    if (r->stop_sig || r->step < c->steps) {
         fprintf(c->out, "train: %s at step %lld of %lld; saved %s (continue with --resume %s)\n",
-                g_signal ? "interrupted" : "stopped", (long long)r->step, (long long)c->steps,
+                r->stop_sig ? "interrupted" : "stopped", (long long)r->step, (long long)c->steps,
                 c->save, c->save);
-        return g_signal ? 128 + g_signal : 0;
+        return r->stop_sig ? 128 + r->stop_sig : 0;
     }
-    if (c->plot) {
+    if (c->plot && rg_dist_rank() == 0) {
         rg_plot_series s[2] = {{"train loss", "#1f77b4", r->train_hist.x, r->train_hist.y,
                                 r->train_hist.n},
                                {"validation loss", "#d62728", r->val_hist.x, r->val_hist.y,
@@ -421,15 +470,21 @@ int rg_run_fit(rg_run *r, const rg_fit_task *task)
 {
     r->task = task;
     rg_lr_schedule sched;
-    if (prepare(r, &sched) != 0) {
+    double bad = prepare(r, &sched) != 0;
+    if (bad)
         fail(r, NULL);
+    rg_dist_sum(&bad, 1); /* every rank starts, or none */
+    if (bad)
         return 1;
-    }
     r->start_step = r->step;
-    fprintf(r->c->out, "%s: %s lr %g, %lld steps%s, %s, %d threads\n", r->c->prog,
+    char ranks[48] = "";
+    if (rg_dist_size() > 1)
+        snprintf(ranks, sizeof ranks, "%d ranks x ", rg_dist_size());
+    fprintf(r->c->out, "%s: %s lr %g, %lld steps%s, %s, %s%d threads%s\n", r->c->prog,
             r->c->optimizer, r->c->lr, (long long)r->c->steps, r->resumed ? " (resumed)" : "",
-            rg_blas_name(), rg_trainer_shards(r->tr) > 1 ? rg_trainer_shards(r->tr)
-                                                          : rg_get_threads());
+            rg_blas_name(), ranks,
+            rg_trainer_shards(r->tr) > 1 ? rg_trainer_shards(r->tr) : rg_get_threads(),
+            r->c->deterministic ? ", deterministic" : "");
     fflush(r->c->out);
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);

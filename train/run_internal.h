@@ -29,6 +29,7 @@ struct rg_run {
     int n_recent, at_recent;
     double last_val, train_seconds;
     int64_t last_saved;        /* step of the last checkpoint on disk, -1: none */
+    int stop_sig;              /* the signal every rank agreed to stop on (0: none) */
 };
 
 /* checkpoint.c */

@@ -1,26 +1,99 @@
-/* One training step, written once for every program: the batch split into
- * shards over threads (one tape each; shard 0 writes the parameters' own
- * gradients, the others private ones added in after the join), clipping by the
- * global norm, and the optimizer. */
+/* One training step, written once for every program: the global batch split
+ * over ranks and threads (one tape each, private gradients), the gradients
+ * summed, clipping by the global norm, and the optimizer.
+ *
+ * Default mode: rank r takes rows [B*r/N, B*(r+1)/N) and splits them into one
+ * shard per thread; tape 0 writes the parameters' own gradients, the others
+ * private ones added in after the join; then the ranks sum their gradients.
+ * Deterministic mode: M micro-shards of fixed rows; each one's gradient (and
+ * loss) goes into its own flat vector, the ranks gather them all, and every
+ * rank sums them in the same tree over k — the same bits for any split. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rg_train.h"
 
-enum { MAX_SHARDS = 16 };
+enum { MAX_SHARDS = 16, MAX_MICRO = 64 };
 
 struct rg_trainer {
     rg_fit_task task;
     rg_trainer_config cfg;
     rg_optim *opt;
-    int shards;
+    int ranks, rank;
+    int workers;                    /* threads, one tape each */
     rg_tape *tp[MAX_SHARDS];
+    int n_units;                    /* this rank's shards (default) or micro-shards (det) */
+    int first_unit;                 /* index of its first unit among all ranks' */
+    int total_units;                /* all ranks' */
+    int64_t b0[MAX_MICRO], b1[MAX_MICRO]; /* rows of this rank's units */
+    uint64_t seed[MAX_MICRO];       /* dropout seeds of all units */
+    bool seeded;                    /* units draw their own dropout seeds */
+    double loss[MAX_MICRO];         /* of this rank's units */
+    const char *err[MAX_SHARDS];    /* per worker */
+    bool det;
+    int64_t n_values;               /* of all parameters (det: + 1 for the loss) */
+    double *flat;                   /* det: total_units vectors of n_values */
     rg_rng batch_rng, drop_rng;
-    uint64_t drop_seed[MAX_SHARDS];
-    double loss[MAX_SHARDS];
-    const char *err[MAX_SHARDS];
 };
+
+/* default mode: this rank's rows, one shard per thread */
+static void plan_default(rg_trainer *t, int threads)
+{
+    int64_t B = t->task.batch, r0 = B * t->rank / t->ranks, r1 = B * (t->rank + 1) / t->ranks;
+    int most = t->cfg.max_shards > 0 && t->cfg.max_shards < MAX_SHARDS ? t->cfg.max_shards
+                                                                         : MAX_SHARDS;
+    t->total_units = t->first_unit = 0;
+    for (int q = 0; q < t->ranks; q++) {
+        int64_t rows = B * (q + 1) / t->ranks - B * q / t->ranks;
+        int64_t s = threads < rows ? threads : rows;
+        int units = (int)(s > most ? most : s);
+        if (q < t->rank)
+            t->first_unit += units;
+        if (q == t->rank)
+            t->n_units = units;
+        t->total_units += units;
+    }
+    for (int k = 0; k < t->n_units; k++) {
+        t->b0[k] = r0 + (r1 - r0) * k / t->n_units;
+        t->b1[k] = r0 + (r1 - r0) * (k + 1) / t->n_units;
+    }
+    t->workers = t->n_units;
+    t->seeded = t->total_units > 1;
+}
+
+/* deterministic mode: micro-shards [M*r/N, M*(r+1)/N) of the fixed M */
+static int plan_det(rg_trainer *t, int threads)
+{
+    int M = t->cfg.micro_shards;
+    if (M > MAX_MICRO || M > t->task.batch || M < t->ranks) {
+        rg_set_error("rg_trainer_new: %d micro-shards for a batch of %lld rows on %d ranks "
+                     "(at most %d, at most the batch, at least the ranks)", M,
+                     (long long)t->task.batch, t->ranks, MAX_MICRO);
+        return -1;
+    }
+    t->total_units = M;
+    t->first_unit = M * t->rank / t->ranks;
+    t->n_units = M * (t->rank + 1) / t->ranks - t->first_unit;
+    for (int k = 0; k < t->n_units; k++) {
+        int g = t->first_unit + k;
+        t->b0[k] = t->task.batch * g / M;
+        t->b1[k] = t->task.batch * (g + 1) / M;
+    }
+    t->workers = threads < t->n_units ? threads : t->n_units;
+    if (t->workers > MAX_SHARDS)
+        t->workers = MAX_SHARDS;
+    t->seeded = true;
+    t->n_values = 1;
+    for (int i = 0; i < rg_params_count(t->task.P); i++)
+        t->n_values += rg_params_at(t->task.P, i, NULL)->numel;
+    t->flat = malloc((size_t)(M * t->n_values) * sizeof *t->flat);
+    if (!t->flat) {
+        rg_set_error("rg_trainer_new: out of memory for %d gradient vectors", M);
+        return -1;
+    }
+    return 0;
+}
 
 rg_trainer *rg_trainer_new(const rg_fit_task *task, const rg_trainer_config *c)
 {
@@ -36,21 +109,30 @@ rg_trainer *rg_trainer_new(const rg_fit_task *task, const rg_trainer_config *c)
     }
     t->task = *task;
     t->cfg = *c;
-    /* one batch shard per thread, each with single-threaded BLAS; a batch of
-     * one row leaves the threads to BLAS instead */
+    t->ranks = rg_dist_size();
+    t->rank = rg_dist_rank();
+    t->det = c->micro_shards > 0;
     int threads = c->threads < 1 ? 1 : c->threads;
-    int64_t s = threads < task->batch ? threads : task->batch;
-    int most = c->max_shards > 0 && c->max_shards < MAX_SHARDS ? c->max_shards : MAX_SHARDS;
-    t->shards = (int)(s > most ? most : s);
-    rg_set_threads(c->blas_threads > 0 ? c->blas_threads : t->shards > 1 ? 1 : threads);
+    bool ok = true;
+    if (t->task.batch < t->ranks) {
+        rg_set_error("rg_trainer_new: a batch of %lld rows cannot be split over %d ranks",
+                     (long long)t->task.batch, t->ranks);
+        ok = false;
+    } else if (t->det) {
+        ok = plan_det(t, threads) == 0;
+    } else {
+        plan_default(t, threads);
+    }
+    if (ok)
+        rg_set_threads(c->blas_threads > 0 ? c->blas_threads : t->workers > 1 ? 1 : threads);
     rg_rng_seed(&t->batch_rng, c->seed ^ 0x6261746368ull);
     rg_rng_seed(&t->drop_rng, c->seed ^ 0x64726f70ull);
-    t->opt = rg_optim_new(task->P, &c->optim);
-    bool ok = t->opt != NULL;
-    for (int k = 0; k < t->shards && ok; k++) {
+    t->opt = ok ? rg_optim_new(task->P, &c->optim) : NULL;
+    ok = ok && t->opt;
+    for (int k = 0; k < t->workers && ok; k++) {
         t->tp[k] = rg_tape_new();
-        ok = t->tp[k] && (k == 0 || rg_tape_set_private_grads(t->tp[k], true) == 0);
-        if (!ok && !t->tp[k])
+        ok = t->tp[k] && ((k == 0 && !t->det) || rg_tape_set_private_grads(t->tp[k], true) == 0);
+        if (!t->tp[k])
             rg_set_error("rg_trainer_new: out of memory for a tape");
     }
     if (!ok) {
@@ -64,15 +146,16 @@ void rg_trainer_free(rg_trainer *t)
 {
     if (!t)
         return;
-    for (int k = 0; k < t->shards; k++)
+    for (int k = 0; k < t->workers; k++)
         rg_tape_free(t->tp[k]);
     rg_optim_free(t->opt);
+    free(t->flat);
     free(t);
 }
 
 int rg_trainer_shards(const rg_trainer *t)
 {
-    return t->shards;
+    return t->workers;
 }
 rg_optim *rg_trainer_optim(rg_trainer *t)
 {
@@ -88,65 +171,141 @@ rg_rng *rg_trainer_dropout_rng(rg_trainer *t)
 }
 rg_tape *rg_trainer_tape(rg_trainer *t, int shard)
 {
-    return shard >= 0 && shard < t->shards ? t->tp[shard] : NULL;
+    return shard >= 0 && shard < t->workers ? t->tp[shard] : NULL;
 }
 
-static void rows_of(const rg_trainer *t, int k, int64_t *b0, int64_t *b1)
+/* det mode: unit k's private gradients (registry order, zeros where none
+ * reached) and its loss into its flat vector */
+static void store_unit(rg_trainer *t, rg_tape *tp, int k)
 {
-    *b0 = t->task.batch * k / t->shards;
-    *b1 = t->task.batch * (k + 1) / t->shards;
+    double *v = t->flat + (int64_t)(t->first_unit + k) * t->n_values;
+    for (int i = 0; i < rg_params_count(t->task.P); i++) {
+        rg_tensor *p = rg_params_at(t->task.P, i, NULL);
+        const void *g = rg_tape_private_grad(tp, p);
+        for (int64_t e = 0; e < p->numel; e++)
+            v[e] = !g ? 0.0 : p->dtype == RG_F32 ? ((const float *)g)[e] : ((const double *)g)[e];
+        v += p->numel;
+    }
+    *v = t->loss[k];
 }
 
-/* shard k's forward and backward on its own tape */
-static void run_shard(int k, void *user)
+/* unit k's forward and backward on tape tp; false on error (message in err) */
+static bool run_unit(rg_trainer *t, rg_tape *tp, int k, const char **err)
 {
-    rg_trainer *t = user;
-    rg_tape *tp = t->tp[k];
     rg_tape_reset(tp);
     rg_tape_set_training(tp, true);
-    t->err[k] = NULL;
-    int64_t b0, b1;
-    rows_of(t, k, &b0, &b1);
     rg_rng own, *drop = &t->drop_rng;
-    if (t->shards > 1) {
-        rg_rng_seed(&own, t->drop_seed[k]);
+    if (t->seeded) {
+        rg_rng_seed(&own, t->seed[t->first_unit + k]);
         drop = &own;
     }
-    rg_tensor *loss = t->task.shard_loss(tp, t->task.user, k, b0, b1, drop);
+    rg_tensor *loss = t->task.shard_loss(tp, t->task.user, t->first_unit + k, t->b0[k],
+                                         t->b1[k], drop);
     if (!loss) {
-        t->err[k] = rg_tape_error(tp) ? rg_tape_error(tp) : "the shard's loss failed";
-        return;
+        *err = rg_tape_error(tp) ? rg_tape_error(tp) : "the shard's loss failed";
+        return false;
     }
     t->loss[k] = rg_get(loss, 0);
-    if (isfinite(t->loss[k]) && rg_backward(tp, loss) != 0)
-        t->err[k] = rg_tape_error(tp);
+    if (isfinite(t->loss[k]) && rg_backward(tp, loss) != 0) {
+        *err = rg_tape_error(tp);
+        return false;
+    }
+    if (t->task.shard_done)
+        t->task.shard_done(t->task.user, t->first_unit + k, t->b0[k], t->b1[k]);
+    if (t->det)
+        store_unit(t, tp, k);
+    return true;
 }
 
-/* forward and backward of every shard; the summed loss */
-static int forward_backward(rg_trainer *t, double *loss)
+/* worker j: units j, j + workers, ... */
+static void run_worker(int j, void *user)
 {
-    for (int k = 0; t->shards > 1 && k < t->shards; k++)
-        t->drop_seed[k] = rg_rng_next(&t->drop_rng);
-    if (rg_parallel_run(t->shards, run_shard, t) != 0)
+    rg_trainer *t = user;
+    t->err[j] = NULL;
+    for (int k = j; k < t->n_units && !t->err[j]; k += t->workers)
+        run_unit(t, t->tp[j], k, &t->err[j]);
+}
+
+/* det mode: every unit's vector gathered, summed in a fixed tree over k, into
+ * the parameters' gradients; the loss likewise */
+static int tree_sum(rg_trainer *t, double *loss)
+{
+    int M = t->total_units;
+    int64_t n = t->n_values;
+    int64_t *counts = malloc((size_t)t->ranks * sizeof *counts);
+    if (!counts) {
+        rg_set_error("out of memory");
         return -1;
-    double sum = 0;
-    for (int k = 0; k < t->shards; k++) {
-        if (t->err[k]) {
-            rg_set_error("%s", t->err[k]);
+    }
+    for (int q = 0; q < t->ranks; q++)
+        counts[q] = (int64_t)(M * (q + 1) / t->ranks - M * q / t->ranks) * n;
+    double *mine = t->flat + (int64_t)t->first_unit * n;
+    int rc = rg_dist_gather_all(mine, counts[t->rank], t->flat, counts);
+    free(counts);
+    if (rc != 0)
+        return -1;
+    for (int s = 1; s < M; s *= 2)
+        for (int k = 0; k + s < M; k += 2 * s) {
+            double *a = t->flat + (int64_t)k * n, *b = t->flat + (int64_t)(k + s) * n;
+            for (int64_t e = 0; e < n; e++)
+                a[e] += b[e];
+        }
+    const double *v = t->flat;
+    for (int i = 0; i < rg_params_count(t->task.P); i++) {
+        rg_tensor *p = rg_params_at(t->task.P, i, NULL);
+        if (!(p->flags & RG_REQUIRES_GRAD)) {
+            v += p->numel;
+            continue;
+        }
+        if (!rg_grad(NULL, p)) {
+            rg_set_error("out of memory for the gradient of a parameter");
             return -1;
         }
-        sum += t->loss[k];
+        for (int64_t e = 0; e < p->numel; e++) {
+            if (p->dtype == RG_F32)
+                ((float *)p->grad)[e] += (float)v[e];
+            else
+                ((double *)p->grad)[e] += v[e];
+        }
+        v += p->numel;
     }
+    *loss = *v;
+    return 0;
+}
+
+/* forward and backward of every unit, the gradients summed; the step's loss */
+static int forward_backward(rg_trainer *t, double *loss)
+{
+    for (int k = 0; t->seeded && k < t->total_units; k++)
+        t->seed[k] = rg_rng_next(&t->drop_rng);
+    if (rg_parallel_run(t->workers, run_worker, t) != 0)
+        return -1;
+    const char *err = NULL;
+    double sum = 0;
+    for (int j = 0; j < t->workers && !err; j++)
+        err = t->err[j];
+    for (int k = 0; k < t->n_units; k++)
+        sum += t->loss[k];
+    /* every rank learns whether any failed, and the loss of the default mode */
+    double agree[2] = {t->det ? 0 : sum, err ? 1 : 0};
+    rg_dist_sum(agree, 2);
+    if (err || agree[1] > 0) {
+        rg_set_error("%s", err ? err : "another rank failed (its message is above)");
+        return -1;
+    }
+    sum = agree[0];
+    for (int j = 1; !t->det && j < t->workers; j++) /* tape 0 wrote the gradients directly */
+        if (rg_tape_reduce_grads(t->tp[j]) != 0) {
+            rg_set_error("%s", rg_tape_error(t->tp[j]));
+            return -1;
+        }
+    if (t->det ? tree_sum(t, &sum) != 0 : rg_dist_sum_grads(t->task.P) != 0)
+        return -1;
     *loss = sum;
     if (!isfinite(sum)) {
         rg_set_error("the loss is %s", isnan(sum) ? "NaN" : "infinite");
         return -1;
     }
-    for (int k = 1; k < t->shards; k++) /* shard 0 wrote the gradients directly */
-        if (rg_tape_reduce_grads(t->tp[k]) != 0) {
-            rg_set_error("%s", rg_tape_error(t->tp[k]));
-            return -1;
-        }
     return 0;
 }
 
@@ -174,11 +333,6 @@ int rg_trainer_step(rg_trainer *t, double lr, double *loss, double *grad_norm)
     }
     if (rg_optim_set_lr(t->opt, lr) != 0 || rg_optim_step(t->opt) != 0)
         return -1;
-    for (int k = 0; t->task.shard_done && k < t->shards; k++) {
-        int64_t b0, b1;
-        rows_of(t, k, &b0, &b1);
-        t->task.shard_done(t->task.user, k, b0, b1);
-    }
     if (loss)
         *loss = lv;
     if (grad_norm)

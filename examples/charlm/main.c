@@ -43,6 +43,7 @@ static int run_command(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    rg_main_begin();
+    if (rg_main_init("charlm", &argc, &argv) != 0)
+        return rg_main_end("charlm", 1);
     return rg_main_end("charlm", run_command(argc, argv));
 }

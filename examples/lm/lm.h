@@ -51,7 +51,7 @@ int lm_eval_ids(const lm_model *m, const int32_t *ids, int64_t n, double *sum_nl
                     lm_progress_fn progress, void *user);
 
 /* ---- the training task (task.c): data and loss for the training core -------- */
-enum { LM_MAX_SHARDS = 16 };
+enum { LM_MAX_SHARDS = 64 }; /* the training core's most micro-shards */
 typedef struct lm_task {
     lm_model *m;
     const int32_t *ids;      /* the encoded text: [0, n_train) trains, the rest validates */

@@ -21,6 +21,11 @@ int lm_task_init(lm_task *t, lm_model *m, const int32_t *ids, int64_t n_train, i
     memset(t, 0, sizeof *t);
     *t = (lm_task){.m = m, .ids = ids, .n_train = n_train, .n_val = n_val, .T = T, .B = B,
                    .carry = carry, .format = format};
+    if (carry && rg_dist_size() > 1) {
+        rg_set_error("--carry-state runs on one process only (the carried state of each "
+                     "rank's rows is not exchanged yet)");
+        return -1;
+    }
     t->in = malloc((size_t)(T * B) * sizeof *t->in);
     t->tg = malloc((size_t)(T * B) * sizeof *t->tg);
     if (!t->in || !t->tg) {

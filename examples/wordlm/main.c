@@ -207,6 +207,7 @@ static int run_command(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    rg_main_begin();
+    if (rg_main_init("wordlm", &argc, &argv) != 0)
+        return rg_main_end("wordlm", 1);
     return rg_main_end("wordlm", run_command(argc, argv));
 }
