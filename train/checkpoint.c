@@ -138,9 +138,12 @@ int rg_run_read_resume(rg_run *r)
         rg_set_error("%s: metadata 'run_id' is missing or not 16 hex digits", r->resume_path);
         return -1;
     }
+    /* the steps of a run are range-checked like the --steps they came from */
+    const rg_flag *sf = rg_flags_find(r->fl, r->n_flags, "--steps");
+    double max_steps = sf ? sf->max : 1e12;
     int64_t total = 0;
-    if (rg_meta_int(st, "step", 0, 1e15, r->resume_path, &r->step) != 0 ||
-        rg_meta_int(st, "total_steps", 1, 1e15, r->resume_path, &total) != 0)
+    if (rg_meta_int(st, "step", 0, max_steps, r->resume_path, &r->step) != 0 ||
+        rg_meta_int(st, "total_steps", 1, max_steps, r->resume_path, &total) != 0)
         return -1;
     if (check_pair(r, st) != 0 || restore_flags(r, st) != 0)
         return -1;
@@ -290,9 +293,14 @@ int rg_run_save(rg_run *r)
         rg_safetensors_write_staged(ms, r->c->save, RG_F32, &mtmp) != 0)
         goto out;
     /* the resume file first: a kill between the renames leaves a pair whose
-     * steps differ, which --resume refuses */
-    if (rg_file_commit(ttmp, r->train_path) != 0)
+     * steps differ, which --resume refuses.  The renames follow each other
+     * directly (the folder that holds both is synced once, by the second) to
+     * keep that window short */
+    if (rename(ttmp, r->train_path) != 0) {
+        rg_set_error("%s: cannot rename the temporary file over it: %s", r->train_path,
+                     strerror(errno));
         goto out;
+    }
     free(ttmp);
     ttmp = NULL;
     if (rg_file_commit(mtmp, r->c->save) != 0)
