@@ -6,7 +6,7 @@
  *   rg_tensor *x = rg_from_doubles(NULL, RG_F64, RG_DIMS(2), (double[]){1, 2});
  *   rg_set_requires_grad(x, true);
  *   rg_tensor *y = rg_sum(tp, rg_tanh(tp, x));
- *   if (!y || rg_backward(tp, y) != 0) puts(rg_tape_error(tp));
+ *   if (!y || rg_backward(tp, y) != 0) puts(rg_last_error());
  *   printf("%g\n", rg_grad_get(x, 0));
  *
  * autograd/rg_core.h  tensors, tape, backward, errors, RNG, gradcheck

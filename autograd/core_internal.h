@@ -55,6 +55,15 @@ struct rg_tape {
 /* Records msg as the tape's error (first one wins) and as the thread's last error. */
 void rg_tape_fail(rg_tape *tp, const char *msg);
 void rg_error_set_msg(const char *msg);
+/* For the quiet return of a call on a tape that already failed: repeats the
+ * tape's first error as the thread's last error (which another call, or another
+ * thread's run of the tape, may have changed), so rg_last_error() explains every
+ * NULL and -1 the caller gets.  true when the tape has failed. */
+static inline bool rg_tape_failed_again(rg_tape *tp) {
+    if (!tp->failed) return false;
+    rg_error_set_msg(tp->err);
+    return true;
+}
 /* rg_tensor_new on behalf of the public function fn, which messages name. */
 rg_tensor *rg_tensor_new_as(const char *fn, rg_tape *tp, rg_dtype dt, int rank,
                             const int64_t *shape);

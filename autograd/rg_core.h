@@ -12,11 +12,18 @@
  * Errors
  *   Every function that can fail returns NULL or a negative status and records a
  *   message naming the function and the operands ("rg_matmul: inner dimensions
- *   differ: a [3,4], b [5,2]").  The message is kept by the tape (the first error
- *   wins; every later op on that tape returns NULL at once) and also as the
- *   thread's last error (rg_last_error()).  An op given a NULL input returns NULL,
- *   so a chain of calls can be checked once at the end.  The library never prints
- *   and never exits.
+ *   differ: a [3,4], b [5,2]").  One place to read it: rg_last_error(), the
+ *   calling thread's latest message, set by every failing call, with a tape or
+ *   without (files, models, a NULL tape, rg_get out of range):
+ *
+ *       if (!loss || rg_backward(tp, loss) != 0) fprintf(stderr, "%s\n", rg_last_error());
+ *
+ *   A tape also keeps its first error (rg_tape_error()); every later call on that
+ *   tape returns NULL or -1 at once and repeats that first error as the thread's
+ *   last error, so rg_last_error() explains the NULL the caller got even when the
+ *   tape failed in another thread or something else failed in between.  An op
+ *   given a NULL input returns NULL, so a chain of calls can be checked once at
+ *   the end.  The library never prints and never exits.
  */
 #ifndef RG_CORE_H
 #define RG_CORE_H
@@ -99,7 +106,10 @@ struct rg_entry {
 };
 
 /* ---- errors -------------------------------------------------------------- */
-const char *rg_last_error(void);          /* thread's last message, "" if none */
+/* The calling thread's latest error message, "" if none (see Errors above):
+ * the one place to read why a call returned NULL or -1.  A successful call
+ * leaves it as it was; rg_clear_error() empties it. */
+const char *rg_last_error(void);
 void rg_clear_error(void);
 /* Sets the thread's last error (for library code outside a tape: files, models). */
 void rg_set_error(const char *fmt, ...)
@@ -114,7 +124,9 @@ void rg_tape_free(rg_tape *tp);
 /* Drops every entry and step tensor at once; keeps the arena's memory for reuse
  * and clears the tape's error. */
 void rg_tape_reset(rg_tape *tp);
-const char *rg_tape_error(const rg_tape *tp);   /* NULL when the tape is fine */
+/* The tape's first error (which rg_last_error() also shows after every failed
+ * call on the tape); NULL when the tape is fine. */
+const char *rg_tape_error(const rg_tape *tp);
 size_t rg_tape_entries(const rg_tape *tp);
 size_t rg_tape_arena_bytes(const rg_tape *tp);  /* bytes handed out since reset */
 size_t rg_tape_arena_capacity(const rg_tape *tp);
@@ -148,8 +160,12 @@ rg_tensor *rg_tensor_clone(const rg_tensor *t);
 int rg_tensor_copy(rg_tensor *dst, const rg_tensor *src);
 void rg_set_requires_grad(rg_tensor *t, bool on);
 bool rg_requires_grad(const rg_tensor *t);
+/* Element access by flat (row-major) index.  t NULL or an index outside
+ * [0, numel) is an error, not an abort: rg_get and rg_grad_get return NaN,
+ * rg_set returns -1 (else 0), and rg_last_error() names the function, the index
+ * and the shape ("rg_get: index 6 out of range for a [2,3] tensor (6 elements)"). */
 double rg_get(const rg_tensor *t, int64_t flat_index);        /* value as double */
-void rg_set(rg_tensor *t, int64_t flat_index, double v);
+int rg_set(rg_tensor *t, int64_t flat_index, double v);       /* I32: truncated */
 double rg_grad_get(const rg_tensor *t, int64_t flat_index);   /* 0 when no grad */
 void rg_zero_grad(rg_tensor *t);
 /* Flat index of t's first NaN or Inf value; -1 when every value is finite
@@ -186,10 +202,12 @@ rg_tensor *rg_normal(rg_tape *tp, rg_dtype dt, int rank, const int64_t *shape,
  * built-in ops and user ops alike are run. */
 rg_tensor *rg_apply(rg_tape *tp, const rg_op *op, int n_in, rg_tensor *const *in,
                     const rg_attr *attr);
-/* Same, all outputs into out[0..op->n_out-1]; returns 0 or -1. */
+/* Same, all outputs into out[0..op->n_out-1] (the convention of every op with
+ * several outputs); returns 0 or -1, and on error every out[k] is NULL. */
 int rg_apply_multi(rg_tape *tp, const rg_op *op, int n_in, rg_tensor *const *in,
                    const rg_attr *attr, rg_tensor **out);
-/* Records a formatted error against op (for shape rules); returns -1. */
+/* Records a formatted error (for shape rules): the thread's last error, and the
+ * tape's error unless it already has one (the first wins).  Returns -1. */
 int rg_op_error(rg_tape *tp, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

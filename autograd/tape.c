@@ -254,7 +254,7 @@ int rg_tape_reduce_grads(rg_tape *tp) {
         rg_set_error("rg_tape_reduce_grads: tape is NULL");
         return -1;
     }
-    if (tp->failed) return -1;
+    if (rg_tape_failed_again(tp)) return -1;
     for (size_t i = 0; i < tp->pg_cap; ++i) {
         rg_tensor *t = tp->pg[i].t;
         if (!t) continue;
@@ -329,11 +329,13 @@ static int check_inputs(rg_tape *tp, const rg_op *op, int n_in, rg_tensor *const
 static int apply(const char *fn, rg_tape *tp, const rg_op *op, int n_in, rg_tensor *const *in,
                  const rg_attr *attr, rg_tensor **out) {
     const char *name = op && op->name ? op->name : "?";
+    if (out && op && op->n_out >= 1 && op->n_out <= RG_MAX_OUT) /* stay NULL on every error */
+        for (int k = 0; k < op->n_out; ++k) out[k] = NULL;
     if (!tp) {
         rg_set_error("%s: op '%s' needs a tape, got NULL", fn, name);
         return -1;
     }
-    if (tp->failed) return -1;
+    if (rg_tape_failed_again(tp)) return -1;
     if (!op || !op->name || op->n_out < 1 || op->n_out > RG_MAX_OUT || !op->shape ||
         !op->forward)
         return rg_op_error(tp, "%s: malformed op row '%s'", fn, name);
@@ -436,7 +438,7 @@ static int backward(const char *fn, rg_tape *tp, rg_tensor *t, const rg_tensor *
         rg_set_error("%s: tape is NULL", fn);
         return -1;
     }
-    if (tp->failed) return -1;
+    if (rg_tape_failed_again(tp)) return -1;
     if (!t) return rg_op_error(tp, "%s: tensor is NULL", fn);
     if (!(t->flags & RG_REQUIRES_GRAD))
         return rg_op_error(tp, "%s: tensor %s does not require a gradient "
@@ -491,11 +493,11 @@ int rg_backward(rg_tape *tp, rg_tensor *loss) { return backward("rg_backward", t
 
 rg_tensor *rg_detach(rg_tape *tp, rg_tensor *t) {
     if (!t) {
-        if (!tp || !tp->failed) rg_op_error(tp, "rg_detach: tensor is NULL");
+        if (!tp || !rg_tape_failed_again(tp)) rg_op_error(tp, "rg_detach: tensor is NULL");
         return NULL;
     }
     if (!tp) return rg_tensor_clone(t);
-    if (tp->failed) return NULL;
+    if (rg_tape_failed_again(tp)) return NULL;
     rg_tensor *d = rg_tape_alloc(tp, sizeof *d);
     if (!d) return NULL;
     *d = *t;

@@ -123,7 +123,7 @@ rg_tensor *rg_tensor_new_as(const char *fn, rg_tape *tp, rg_dtype dt, int rank,
     size_t bytes = round_up((size_t)numel * rg_dtype_size(dt));
     rg_tensor *t;
     if (tp) {
-        if (tp->failed) return NULL;
+        if (rg_tape_failed_again(tp)) return NULL;
         t = rg_tape_alloc(tp, hdr + bytes);
         if (!t) return NULL;
         init_header(t, dt, rank, shape, numel);
@@ -260,22 +260,38 @@ static double load(rg_dtype dt, const void *p, int64_t i) {
     return NAN;
 }
 
-double rg_get(const rg_tensor *t, int64_t i) {
-    RG_ASSERT(t && i >= 0 && i < t->numel);
-    return load(t->dtype, t->data, i);
+/* Element access checks its index: a caller's mistake is an error with a
+ * message ("rg_get: index 6 out of range for a [2,3] tensor"), never an abort. */
+static bool index_ok(const char *fn, const rg_tensor *t, int64_t i) {
+    if (!t) {
+        rg_set_error("%s: tensor is NULL", fn);
+        return false;
+    }
+    if (i < 0 || i >= t->numel) {
+        char b[64];
+        rg_set_error("%s: index %lld out of range for a %s tensor (%lld elements)", fn,
+                     (long long)i, rg_shape_str(t, b, sizeof b), (long long)t->numel);
+        return false;
+    }
+    return true;
 }
 
-void rg_set(rg_tensor *t, int64_t i, double v) {
-    RG_ASSERT(t && i >= 0 && i < t->numel);
+double rg_get(const rg_tensor *t, int64_t i) {
+    return index_ok("rg_get", t, i) ? load(t->dtype, t->data, i) : NAN;
+}
+
+int rg_set(rg_tensor *t, int64_t i, double v) {
+    if (!index_ok("rg_set", t, i)) return -1;
     switch (t->dtype) {
     case RG_F32: ((float *)t->data)[i] = (float)v; break;
     case RG_F64: ((double *)t->data)[i] = v; break;
     case RG_I32: ((int32_t *)t->data)[i] = (int32_t)v; break;
     }
+    return 0;
 }
 
 double rg_grad_get(const rg_tensor *t, int64_t i) {
-    RG_ASSERT(t && i >= 0 && i < t->numel);
+    if (!index_ok("rg_grad_get", t, i)) return NAN;
     return t->grad ? load(t->dtype, t->grad, i) : 0.0;
 }
 

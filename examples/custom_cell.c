@@ -204,7 +204,7 @@ int main(int argc, char **argv)
         rg_tensor *loss = rg_mse(tp, model_forward(tp, &m, x), y, RG_MEAN);
         rg_params_zero_grad(m.P);
         if (!loss || rg_backward(tp, loss) != 0) {
-            fprintf(stderr, "%s\n", rg_tape_error(tp));
+            fprintf(stderr, "%s\n", rg_last_error());
             return 1;
         }
         rg_clip_grad_norm(m.P, 1.0);

@@ -84,7 +84,7 @@ static double grad_h0(rg_tape *tp, net *n, int64_t T, double x_scale)
     if (loss && rg_backward(tp, loss) == 0)
         g = norm2(init[0]);
     else
-        fprintf(stderr, "%s\n", rg_tape_error(tp));
+        fprintf(stderr, "%s\n", rg_last_error());
     rg_tensor_free(init[0]);
     rg_tensor_free(init[1]);
     return g;
@@ -112,7 +112,7 @@ static void train(double clip)
         rg_tensor *y = run(tp, &n, 30, 1.0, NULL, 200);
         rg_tensor *loss = rg_pow_scalar(tp, rg_add_scalar(tp, y, -1.0), 2.0);
         if (!loss || rg_backward(tp, loss) != 0) {
-            fprintf(stderr, "%s\n", rg_tape_error(tp));
+            fprintf(stderr, "%s\n", rg_last_error());
             break;
         }
         double gn = clip > 0 ? rg_clip_grad_norm(n.P, clip) : rg_grad_norm(n.P);

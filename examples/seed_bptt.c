@@ -36,7 +36,7 @@ int main(void) {
     rg_tensor *lp = rg_log_softmax(tp, z, 1);
     rg_tape_set_grad_enabled(tp, was);
     if (!loss || !lp || rg_backward(tp, loss) != 0) {
-        fprintf(stderr, "seed_bptt: %s\n", rg_tape_error(tp));
+        fprintf(stderr, "seed_bptt: %s\n", rg_last_error());
         rg_tape_free(tp);
         seed_scalar_free(&m);
         return 1;

@@ -38,7 +38,7 @@ int main(void) {
     rg_tensor *y = seed_rnn2_forward(tp, &m, words, 2, hs);
     rg_tensor *p = rg_softmax(tp, y, 0);
     if (!p) {
-        fprintf(stderr, "seed_rnn_forward: %s\n", rg_tape_error(tp));
+        fprintf(stderr, "seed_rnn_forward: %s\n", rg_last_error());
         rg_tape_free(tp);
         seed_rnn2_free(&m);
         return 1;

@@ -173,14 +173,13 @@ static int lstm_init(rg_cell *c, rg_params *P, const char *prefix, const char *s
 static int lstm_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor *const *in,
                      rg_tensor **out)
 {
-    return rg_lstm_cell(tp, xp, in[0], in[1], c->param[1], c->param[3], &out[0], &out[1]);
+    return rg_lstm_cell(tp, xp, in[0], in[1], c->param[1], c->param[3], out);
 }
 
 static int lstm_step_rows(rg_tape *tp, const rg_cell *c, rg_tensor *P, rg_tensor *ids,
                           rg_tensor *const *in, rg_tensor **out)
 {
-    return rg_lstm_cell_rows(tp, P, ids, in[0], in[1], c->param[1], c->param[3], &out[0],
-                             &out[1]);
+    return rg_lstm_cell_rows(tp, P, ids, in[0], in[1], c->param[1], c->param[3], out);
 }
 
 static int lstm_composed_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp,

@@ -63,8 +63,10 @@ rg_tensor *rg_linear_layer_forward(rg_tape *tp, const rg_linear_layer *l, rg_ten
         rg_set_error("rg_linear_layer_forward: tape is NULL");
         return NULL;
     }
-    if (!x || !l) { /* after a failed op the tape already holds the first error */
-        if (!rg_tape_error(tp))
+    if (!x || !l) { /* after a failed op: repeat the tape's first error */
+        if (rg_tape_error(tp))
+            rg_op_error(tp, "%s", rg_tape_error(tp));
+        else
             rg_op_error(tp, "rg_linear_layer_forward: %s is NULL", l ? "x" : "the layer");
         return NULL;
     }
@@ -114,7 +116,9 @@ rg_tensor *rg_embedding_layer_forward(rg_tape *tp, const rg_embedding_layer *l,
         return NULL;
     }
     if (!l || !ids) {
-        if (!rg_tape_error(tp))
+        if (rg_tape_error(tp))
+            rg_op_error(tp, "%s", rg_tape_error(tp));
+        else
             rg_op_error(tp, "rg_embedding_layer_forward: %s is NULL", l ? "ids" : "the layer");
         return NULL;
     }

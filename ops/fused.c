@@ -154,14 +154,17 @@ static void lstm_backward(rg_tape *tp, rg_entry *e) {
 
 static const rg_op op_lstm = {"lstm_gates", 3, 2, lstm_shape, lstm_forward, lstm_backward};
 
-int rg_lstm_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *c, rg_tensor **h_out,
-                  rg_tensor **c_out) {
-    if (!h_out || !c_out)
-        return rg_op_error(tp, "rg_lstm_gates: h_out and c_out must not be NULL");
-    rg_tensor *out[2] = {NULL, NULL};
+/* The two outputs (h', c') go to out[0], out[1]; both NULL on error. */
+static int lstm_out_ok(rg_tape *tp, const char *fn, rg_tensor **out) {
+    if (!out) return rg_op_error(tp, "%s: out is NULL (room for h' and c' is needed)", fn);
+    out[0] = out[1] = NULL;
+    return 0;
+}
+
+int rg_lstm_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *c, rg_tensor **out) {
+    if (lstm_out_ok(tp, "rg_lstm_gates", out) != 0) return -1;
     int r = rg_ops_apply_multi(tp, &op_lstm, 3, (rg_tensor *[]){xp, hp, c}, NULL, out);
-    *h_out = out[0];
-    *c_out = out[1];
+    if (r != 0) out[0] = out[1] = NULL;
     return r;
 }
 
@@ -351,14 +354,11 @@ static void lcell_backward(rg_tape *tp, rg_entry *e) {
 static const rg_op op_lcell = {"lstm_cell", -1, 2, lcell_shape, lcell_forward, lcell_backward};
 
 int rg_lstm_cell(rg_tape *tp, rg_tensor *xp, rg_tensor *h, rg_tensor *c, rg_tensor *W_hh,
-                 rg_tensor *b_hh, rg_tensor **h_out, rg_tensor **c_out) {
-    if (!h_out || !c_out)
-        return rg_op_error(tp, "rg_lstm_cell: h_out and c_out must not be NULL");
-    rg_tensor *out[2] = {NULL, NULL};
+                 rg_tensor *b_hh, rg_tensor **out) {
+    if (lstm_out_ok(tp, "rg_lstm_cell", out) != 0) return -1;
     int r = b_hh ? rg_ops_apply_multi(tp, &op_lcell, 5, (rg_tensor *[]){xp, h, c, W_hh, b_hh}, NULL, out)
                  : rg_ops_apply_multi(tp, &op_lcell, 4, (rg_tensor *[]){xp, h, c, W_hh}, NULL, out);
-    *h_out = out[0];
-    *c_out = out[1];
+    if (r != 0) out[0] = out[1] = NULL;
     return r;
 }
 
@@ -434,13 +434,10 @@ static void lrows_backward(rg_tape *tp, rg_entry *e) {
 static const rg_op op_lrows = {"lstm_cell_rows", 6, 2, lrows_shape, lrows_forward, lrows_backward};
 
 int rg_lstm_cell_rows(rg_tape *tp, rg_tensor *P, rg_tensor *ids, rg_tensor *h, rg_tensor *c,
-                      rg_tensor *W_hh, rg_tensor *b_hh, rg_tensor **h_out, rg_tensor **c_out) {
-    if (!h_out || !c_out)
-        return rg_op_error(tp, "rg_lstm_cell_rows: h_out and c_out must not be NULL");
-    rg_tensor *out[2] = {NULL, NULL};
+                      rg_tensor *W_hh, rg_tensor *b_hh, rg_tensor **out) {
+    if (lstm_out_ok(tp, "rg_lstm_cell_rows", out) != 0) return -1;
     int r = rg_ops_apply_multi(tp, &op_lrows, 6, (rg_tensor *[]){P, ids, h, c, W_hh, b_hh}, NULL, out);
-    *h_out = out[0];
-    *c_out = out[1];
+    if (r != 0) out[0] = out[1] = NULL;
     return r;
 }
 

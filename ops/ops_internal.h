@@ -98,7 +98,10 @@ static inline bool rg_ops_call_ok(rg_tape *tp, const rg_op *op, const char *fn, 
         rg_set_error("%s%s: tape is NULL", pre, name);
         return false;
     }
-    if (rg_tape_error(tp)) return false;
+    if (rg_tape_error(tp)) { /* the tape keeps it; rg_last_error() gets it again */
+        rg_op_error(tp, "%s", rg_tape_error(tp));
+        return false;
+    }
     for (int k = 0; k < n; k++)
         if (!in[k]) {
             rg_op_error(tp, "%s%s: input %d is NULL", pre, name, k);

@@ -5,7 +5,12 @@
  * Conventions: inputs of the float ops share one dtype (F32 or F64); a NULL
  * input or an errored tape gives NULL; a shape that does not fit gives NULL and
  * a message naming the op and the shapes.  Binary elementwise ops broadcast like
- * NumPy.  Axes may be negative (counted from the end). */
+ * NumPy.  Axes may be negative (counted from the end).
+ *
+ * An op with several outputs (rg_split, rg_lstm_gates, rg_lstm_cell, ...) has
+ * one calling convention, that of rg_apply_multi: it returns 0 or -1 and
+ * writes its outputs to out[0..n-1], an array the caller provides (e.g.
+ * rg_tensor *hc[2]); on error every out[k] is NULL. */
 #ifndef RG_OPS_H
 #define RG_OPS_H
 
@@ -96,22 +101,21 @@ rg_tensor *rg_dropout(rg_tape *tp, rg_tensor *a, double p, rg_rng *rng);
  * to the composition of the plain ops it replaces (tested both ways), also
  * when inputs share memory (one tensor given twice, overlapping views) ---- */
 /* LSTM pointwise step, PyTorch gate order i,f,g,o.  xp, hp [B,4H] (the two
- * projections, biases included), c [B,H] -> *h_out, *c_out [B,H]:
+ * projections, biases included), c [B,H] -> out[0] = h', out[1] = c' [B,H]:
  *   a = xp + hp; i,f,o = sigmoid(a_i,a_f,a_o); g = tanh(a_g);
  *   c' = f*c + i*g; h' = o*tanh(c').  0 or -1. */
-int rg_lstm_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *c,
-                  rg_tensor **h_out, rg_tensor **c_out);
+int rg_lstm_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *c, rg_tensor **out);
 /* A whole LSTM step after the input projection: xp [B,4H] (x W_ih^T + b_ih),
- * h, c [B,H], W_hh [4H,H], b_hh [4H] or NULL -> *h_out, *c_out [B,H], equal to
- * rg_lstm_gates(xp, rg_linear(h, W_hh, b_hh), c) without keeping the [B,4H]
- * product (and with W_hh's gradient batched over the steps).  0 or -1. */
+ * h, c [B,H], W_hh [4H,H], b_hh [4H] or NULL -> out[0] = h', out[1] = c' [B,H],
+ * equal to rg_lstm_gates(xp, rg_linear(h, W_hh, b_hh), c) without keeping the
+ * [B,4H] product (and with W_hh's gradient batched over the steps).  0 or -1. */
 int rg_lstm_cell(rg_tape *tp, rg_tensor *xp, rg_tensor *h, rg_tensor *c, rg_tensor *W_hh,
-                 rg_tensor *b_hh, rg_tensor **h_out, rg_tensor **c_out);
+                 rg_tensor *b_hh, rg_tensor **out);
 /* rg_lstm_cell with xp = P[ids]: P [V,4H] an embedding table already mapped
  * through W_ih and b_ih, ids I32 [B]; the gathered rows and their gradient are
  * never materialised (backward adds straight into P's gradient rows). */
 int rg_lstm_cell_rows(rg_tape *tp, rg_tensor *P, rg_tensor *ids, rg_tensor *h, rg_tensor *c,
-                      rg_tensor *W_hh, rg_tensor *b_hh, rg_tensor **h_out, rg_tensor **c_out);
+                      rg_tensor *W_hh, rg_tensor *b_hh, rg_tensor **out);
 /* GRU pointwise step, gate order r,z,n.  xp, hp [B,3H], h [B,H] -> h' [B,H]:
  *   r = sigmoid(xp_r + hp_r); z = sigmoid(xp_z + hp_z);
  *   n = tanh(xp_n + r*hp_n); h' = (1-z)*n + z*h. */

@@ -6,32 +6,29 @@
 #include "gradrows.h"
 
 static rg_tensor *lstm(rg_tape *tp, rg_tensor *const *in, int n) {
-    rg_tensor *h, *c;
-    if (rg_lstm_gates(tp, in[0], in[1], in[2], &h, &c) < 0) return NULL;
-    return rg_concat(tp, 2, (rg_tensor *[]){h, c}, 1);
+    rg_tensor *hc[2];
+    if (rg_lstm_gates(tp, in[0], in[1], in[2], hc) < 0) return NULL;
+    return rg_concat(tp, 2, hc, 1);
 }
 static rg_tensor *lstm_h(rg_tape *tp, rg_tensor *const *in, int n) {
-    rg_tensor *h, *c;
-    if (rg_lstm_gates(tp, in[0], in[1], in[2], &h, &c) < 0) return NULL;
-    return h;
+    rg_tensor *hc[2];
+    if (rg_lstm_gates(tp, in[0], in[1], in[2], hc) < 0) return NULL;
+    return hc[0];
 }
 static rg_tensor *lcell(rg_tape *tp, rg_tensor *const *in, int n) {
-    rg_tensor *h, *c;
-    if (rg_lstm_cell(tp, in[0], in[1], in[2], in[3], n > 4 ? in[4] : NULL, &h, &c) < 0)
-        return NULL;
-    return rg_concat(tp, 2, (rg_tensor *[]){h, c}, 1);
+    rg_tensor *hc[2];
+    if (rg_lstm_cell(tp, in[0], in[1], in[2], in[3], n > 4 ? in[4] : NULL, hc) < 0) return NULL;
+    return rg_concat(tp, 2, hc, 1);
 }
 static rg_tensor *lcell_c_only(rg_tape *tp, rg_tensor *const *in, int n) {
-    rg_tensor *h, *c;
-    if (rg_lstm_cell(tp, in[0], in[1], in[2], in[3], n > 4 ? in[4] : NULL, &h, &c) < 0)
-        return NULL;
-    return c;
+    rg_tensor *hc[2];
+    if (rg_lstm_cell(tp, in[0], in[1], in[2], in[3], n > 4 ? in[4] : NULL, hc) < 0) return NULL;
+    return hc[1];
 }
 static rg_tensor *lrows(rg_tape *tp, rg_tensor *const *in, int n) {
-    rg_tensor *h, *c;
-    if (rg_lstm_cell_rows(tp, in[0], in[1], in[2], in[3], in[4], in[5], &h, &c) < 0)
-        return NULL;
-    return rg_concat(tp, 2, (rg_tensor *[]){h, c}, 1);
+    rg_tensor *hc[2];
+    if (rg_lstm_cell_rows(tp, in[0], in[1], in[2], in[3], in[4], in[5], hc) < 0) return NULL;
+    return rg_concat(tp, 2, hc, 1);
 }
 static rg_tensor *gru(rg_tape *tp, rg_tensor *const *in, int n) {
     return rg_gru_gates(tp, in[0], in[1], in[2]);
@@ -48,29 +45,28 @@ static rg_tensor *gru_views(rg_tape *tp, rg_tensor *const *in, int n) {
     return rg_gru_gates(tp, rg_slice(tp, in[0], 0, 0, 3), rg_slice(tp, in[0], 0, 1, 3), h);
 }
 static rg_tensor *lstm_xp_is_hp(rg_tape *tp, rg_tensor *const *in, int n) {
-    rg_tensor *h, *c;
-    if (rg_lstm_gates(tp, in[0], in[0], in[1], &h, &c) < 0) return NULL;
-    return rg_concat(tp, 2, (rg_tensor *[]){h, c}, 1);
+    rg_tensor *hc[2];
+    if (rg_lstm_gates(tp, in[0], in[0], in[1], hc) < 0) return NULL;
+    return rg_concat(tp, 2, hc, 1);
 }
 /* base [4,12]: xp its rows 0..2, hp its rows 1..3, c its first 9 values as [3,3]. */
 static rg_tensor *lstm_views(rg_tape *tp, rg_tensor *const *in, int n) {
-    rg_tensor *h, *c, *flat = rg_reshape(tp, in[0], RG_DIMS(48));
+    rg_tensor *hc[2], *flat = rg_reshape(tp, in[0], RG_DIMS(48));
     rg_tensor *c0 = rg_reshape(tp, rg_slice(tp, flat, 0, 0, 9), RG_DIMS(3, 3));
-    if (rg_lstm_gates(tp, rg_slice(tp, in[0], 0, 0, 3), rg_slice(tp, in[0], 0, 1, 3), c0, &h,
-                      &c) < 0)
+    if (rg_lstm_gates(tp, rg_slice(tp, in[0], 0, 0, 3), rg_slice(tp, in[0], 0, 1, 3), c0, hc) < 0)
         return NULL;
-    return rg_concat(tp, 2, (rg_tensor *[]){h, c}, 1);
+    return rg_concat(tp, 2, hc, 1);
 }
 /* One buffer W [12,3] is every float input: W_hh itself, xp (or the table P)
  * W viewed as [3,12], h = c its rows 0..2, b_hh its values 12..23. */
 static rg_tensor *lcell_one_buffer(rg_tape *tp, rg_tensor *const *in, int n) {
-    rg_tensor *W = in[0], *h, *c;
+    rg_tensor *W = in[0], *out[2];
     rg_tensor *xp = rg_reshape(tp, W, RG_DIMS(3, 12)), *hc = rg_slice(tp, W, 0, 0, 3);
     rg_tensor *b = rg_slice(tp, rg_reshape(tp, W, RG_DIMS(36)), 0, 12, 12);
-    int r = n > 1 ? rg_lstm_cell_rows(tp, xp, in[1], hc, hc, W, b, &h, &c)
-                  : rg_lstm_cell(tp, xp, hc, hc, W, b, &h, &c);
+    int r = n > 1 ? rg_lstm_cell_rows(tp, xp, in[1], hc, hc, W, b, out)
+                  : rg_lstm_cell(tp, xp, hc, hc, W, b, out);
     if (r < 0) return NULL;
-    return rg_concat(tp, 2, (rg_tensor *[]){h, c}, 1);
+    return rg_concat(tp, 2, out, 1);
 }
 /* E = W [4,3], bias W's first 4 values. */
 static rg_tensor *emblin_one_buffer(rg_tape *tp, rg_tensor *const *in, int n) {
@@ -110,14 +106,14 @@ const rg_gradrow rg_gradrows_fused[] = {
 const int rg_gradrows_fused_n = (int)(sizeof rg_gradrows_fused / sizeof rg_gradrows_fused[0]);
 
 /* The plain-op compositions. */
-static void lstm_plain(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *c, rg_tensor **h2,
-                       rg_tensor **c2) {
+/* out[0] = h', out[1] = c', like rg_lstm_gates. */
+static void lstm_plain(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *c, rg_tensor **out) {
     rg_tensor *g[4];
     rg_split(tp, rg_add(tp, xp, hp), 1, 4, g);
     rg_tensor *i = rg_sigmoid(tp, g[0]), *f = rg_sigmoid(tp, g[1]);
     rg_tensor *gg = rg_tanh(tp, g[2]), *o = rg_sigmoid(tp, g[3]);
-    *c2 = rg_add(tp, rg_mul(tp, f, c), rg_mul(tp, i, gg));
-    *h2 = rg_mul(tp, o, rg_tanh(tp, *c2));
+    out[1] = rg_add(tp, rg_mul(tp, f, c), rg_mul(tp, i, gg));
+    out[0] = rg_mul(tp, o, rg_tanh(tp, out[1]));
 }
 
 static rg_tensor *gru_plain(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *h) {
@@ -162,13 +158,14 @@ static void fused_equals_plain(rg_dtype dt, double tol, bool is_lstm) {
     for (int pass = 0; pass < 2; ++pass) {
         rg_tape_reset(tp);
         for (int k = 0; k < 3; ++k) rg_zero_grad(x[k]);
-        rg_tensor *h, *c = NULL;
+        rg_tensor *hc[2] = {NULL, NULL};
         if (is_lstm) {
-            if (pass == 0) rg_lstm_gates(tp, x[0], x[1], x[2], &h, &c);
-            else lstm_plain(tp, x[0], x[1], x[2], &h, &c);
+            if (pass == 0) rg_lstm_gates(tp, x[0], x[1], x[2], hc);
+            else lstm_plain(tp, x[0], x[1], x[2], hc);
         } else {
-            h = pass == 0 ? rg_gru_gates(tp, x[0], x[1], x[2]) : gru_plain(tp, x[0], x[1], x[2]);
+            hc[0] = pass == 0 ? rg_gru_gates(tp, x[0], x[1], x[2]) : gru_plain(tp, x[0], x[1], x[2]);
         }
+        rg_tensor *h = hc[0], *c = hc[1];
         rg_tensor *loss = rg_sum(tp, rg_mul(tp, h, wh));
         if (c) loss = rg_add(tp, loss, rg_sum(tp, rg_mul(tp, c, wc)));
         cr_assert_not_null(loss, "%s", rg_tape_error(tp));
@@ -227,13 +224,14 @@ static void aliased_equals_plain(rg_dtype dt, double tol, bool is_lstm, int vari
             rg_tensor *flat = rg_reshape(tp, leaf[0], RG_DIMS(-1));
             st = rg_reshape(tp, rg_slice(tp, flat, 0, 0, B * H), RG_DIMS(B, H));
         }
-        rg_tensor *h, *c = NULL;
+        rg_tensor *hc[2] = {NULL, NULL};
         if (is_lstm) {
-            if (pass == 0) rg_lstm_gates(tp, xp, hp, st, &h, &c);
-            else lstm_plain(tp, xp, hp, st, &h, &c);
+            if (pass == 0) rg_lstm_gates(tp, xp, hp, st, hc);
+            else lstm_plain(tp, xp, hp, st, hc);
         } else {
-            h = pass == 0 ? rg_gru_gates(tp, xp, hp, st) : gru_plain(tp, xp, hp, st);
+            hc[0] = pass == 0 ? rg_gru_gates(tp, xp, hp, st) : gru_plain(tp, xp, hp, st);
         }
+        rg_tensor *h = hc[0], *c = hc[1];
         rg_tensor *loss = rg_sum(tp, rg_mul(tp, h, wh));
         if (c) loss = rg_add(tp, loss, rg_sum(tp, rg_mul(tp, c, wc)));
         cr_assert_not_null(loss, "%s", rg_tape_error(tp));

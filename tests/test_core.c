@@ -376,3 +376,102 @@ Test(core, private_gradients_and_parallel_run) {
     }
     rg_tensor_free(w);
 }
+
+/* rg_get, rg_set and rg_grad_get out of range (or on NULL) are errors, not
+ * aborts: NaN or -1, and a message naming the function, the index and the shape. */
+Test(core, element_access_out_of_range_is_an_error) {
+    rg_tensor *t = rg_from_doubles(NULL, RG_F64, RG_DIMS(2, 3), (double[]){1, 2, 3, 4, 5, 6});
+    rg_clear_error();
+    cr_expect_eq(rg_get(t, 5), 6.0);
+    cr_expect_eq(rg_set(t, 5, -6.0), 0);
+    cr_expect_eq(rg_get(t, 5), -6.0);
+    cr_expect_str_eq(rg_last_error(), "", "a successful access sets no error");
+
+    cr_expect(isnan(rg_get(t, 6)));
+    cr_expect_str_eq(rg_last_error(), "rg_get: index 6 out of range for a [2,3] tensor (6 elements)");
+    cr_expect(isnan(rg_get(t, -1)));
+    cr_expect_str_eq(rg_last_error(), "rg_get: index -1 out of range for a [2,3] tensor (6 elements)");
+    cr_expect_eq(rg_set(t, 99, 1.0), -1);
+    cr_expect_str_eq(rg_last_error(), "rg_set: index 99 out of range for a [2,3] tensor (6 elements)");
+    for (int64_t i = 0; i < 5; ++i) cr_expect_eq(rg_get(t, i), (double)(i + 1), "rg_set wrote nothing");
+    cr_expect(isnan(rg_grad_get(t, 7)));
+    cr_expect(strstr(rg_last_error(), "rg_grad_get: index 7") != NULL, "%s", rg_last_error());
+    cr_expect(isnan(rg_get(NULL, 0)));
+    cr_expect_str_eq(rg_last_error(), "rg_get: tensor is NULL");
+    cr_expect_eq(rg_set(NULL, 0, 1.0), -1);
+    cr_expect_str_eq(rg_last_error(), "rg_set: tensor is NULL");
+
+    /* rank 0 has one element; an empty tensor has none */
+    rg_tensor *s = rg_scalar(NULL, RG_I32, 7), *e = rg_zeros(NULL, RG_F32, RG_DIMS(0, 4));
+    cr_expect_eq(rg_get(s, 0), 7.0);
+    cr_expect(isnan(rg_get(s, 1)));
+    cr_expect_str_eq(rg_last_error(), "rg_get: index 1 out of range for a [] tensor (1 elements)");
+    cr_expect(isnan(rg_get(e, 0)));
+    cr_expect_str_eq(rg_last_error(), "rg_get: index 0 out of range for a [0,4] tensor (0 elements)");
+    rg_tensor_free(s);
+    rg_tensor_free(e);
+    rg_tensor_free(t);
+}
+
+/* Part 1 (another thread) makes the tape fail. */
+static void fail_in_thread(int k, void *user) {
+    if (k != 1) return;
+    rg_tape *tp = user;
+    rg_matmul(tp, rg_zeros(tp, RG_F32, RG_DIMS(3, 4)), rg_zeros(tp, RG_F32, RG_DIMS(5, 2)));
+}
+
+/* One place to read an error: rg_last_error() explains every NULL and -1,
+ * whether the call failed itself or returned at once on a tape that failed
+ * earlier (it then repeats the tape's first error, which rg_tape_error keeps). */
+Test(core, last_error_explains_every_failed_call) {
+    rg_tape *tp = rg_tape_new();
+    rg_tensor *a = rg_zeros(tp, RG_F64, RG_DIMS(2, 3)), *b = rg_zeros(tp, RG_F64, RG_DIMS(3, 2));
+    const char *first = "test_add: shapes differ: [2,3], [3,2]";
+    cr_expect_null(add2(tp, a, b));
+    cr_expect_str_eq(rg_last_error(), first);
+
+    /* something else fails in between (no tape involved) ... */
+    cr_expect(isnan(rg_get(a, 100)));
+    cr_expect(strstr(rg_last_error(), "rg_get") != NULL);
+    /* ... then each quiet return on the failed tape explains itself again */
+    cr_expect_null(sq(tp, a));
+    cr_expect_str_eq(rg_last_error(), first);
+    rg_set_error("unrelated");
+    cr_expect_null(rg_matmul(tp, a, b));
+    cr_expect_str_eq(rg_last_error(), first);
+    rg_set_error("unrelated");
+    cr_expect_null(rg_zeros(tp, RG_F64, RG_DIMS(2)));
+    cr_expect_str_eq(rg_last_error(), first);
+    rg_set_error("unrelated");
+    cr_expect_eq(rg_backward(tp, a), -1);
+    cr_expect_str_eq(rg_last_error(), first);
+    rg_set_error("unrelated");
+    cr_expect_null(rg_detach(tp, NULL));
+    cr_expect_str_eq(rg_last_error(), first);
+    rg_set_error("unrelated");
+    rg_tensor *parts[3] = {a, a, a};
+    cr_expect_eq(rg_split(tp, a, 1, 3, parts), -1);
+    cr_expect_str_eq(rg_last_error(), first);
+    for (int k = 0; k < 3; ++k) cr_expect_null(parts[k], "out[%d] is NULL on error", k);
+    rg_tensor *hc[2] = {a, a};
+    cr_expect_eq(rg_lstm_gates(tp, a, a, a, hc), -1);
+    cr_expect(!hc[0] && !hc[1], "every output of a multi-output op is NULL on error");
+    cr_expect_str_eq(rg_last_error(), first);
+    cr_expect_str_eq(rg_tape_error(tp), first, "the tape keeps its first error");
+
+    /* a NULL tape has no tape error: rg_last_error() is the only place */
+    cr_expect_null(rg_tanh(NULL, a));
+    cr_expect_str_eq(rg_last_error(), "rg_tanh: tape is NULL");
+
+    /* a tape that failed in another thread: the caller's thread reads it too */
+    rg_tape_reset(tp);
+    rg_clear_error();
+    cr_assert_eq(rg_parallel_run(2, fail_in_thread, tp), 0);
+    cr_expect_str_eq(rg_tape_error(tp), "rg_matmul: inner dimensions differ: a [3,4], b [5,2]");
+    cr_expect_str_eq(rg_last_error(), "", "other threads' errors are their own");
+    rg_tensor *w = rg_ones(NULL, RG_F64, RG_DIMS(2));
+    cr_expect_null(rg_exp(tp, w));
+    cr_expect_str_eq(rg_last_error(), "rg_matmul: inner dimensions differ: a [3,4], b [5,2]");
+    rg_tensor_free(w);
+    rg_tape_free(tp);
+}

@@ -22,7 +22,7 @@ typedef struct fx {
     rg_tensor *m23i;                  /* I32 [2,3] */
     rg_tensor *tgt, *tgt_far;         /* I32 [2] {0,2}, {0,3} */
     rg_tensor *xp12, *xp9, *h23, *w12x3, *w12x4, *b12, *p4x12; /* gates, B=2, H=3 */
-    rg_tensor *outs[8], *o1, *o2;
+    rg_tensor *outs[8];
     rg_rng rng;
     rg_params *P;
     rg_linear_layer lin;
@@ -414,37 +414,37 @@ enum {
     X(dropout_null, "rg_dropout", BOTH, "NULL", NUL(rg_dropout(tp, NULL, 0.5, &F.rng)))            \
     /* ---- fused recurrent rows ---- */                                                           \
     X(lstm_gates_shape, "rg_lstm_gates", BOTH, "hp [2,9]",                                         \
-      NEG(rg_lstm_gates(tp, F.xp12, F.xp9, F.h23, &F.o1, &F.o2)))                                  \
+      NEG(rg_lstm_gates(tp, F.xp12, F.xp9, F.h23, F.outs)))                                        \
     X(lstm_gates_dtype, "rg_lstm_gates", BOTH, "f32 c",                                            \
-      NEG(rg_lstm_gates(tp, F.xp12, F.xp12, F.m23f, &F.o1, &F.o2)))                                \
+      NEG(rg_lstm_gates(tp, F.xp12, F.xp12, F.m23f, F.outs)))                                      \
     X(lstm_gates_null, "rg_lstm_gates", BOTH, "NULL c",                                            \
-      NEG(rg_lstm_gates(tp, F.xp12, F.xp12, NULL, &F.o1, &F.o2)))                                  \
-    X(lstm_gates_out, "rg_lstm_gates", BOTH, "NULL h_out",                                         \
-      NEG(rg_lstm_gates(tp, F.xp12, F.xp12, F.h23, NULL, &F.o2)))                                  \
+      NEG(rg_lstm_gates(tp, F.xp12, F.xp12, NULL, F.outs)))                                        \
+    X(lstm_gates_out, "rg_lstm_gates", BOTH, "NULL out",                                           \
+      NEG(rg_lstm_gates(tp, F.xp12, F.xp12, F.h23, NULL)))                                         \
     X(gru_gates_shape, "rg_gru_gates", BOTH, "xp [2,12]",                                          \
       NUL(rg_gru_gates(tp, F.xp12, F.xp9, F.h23)))                                                 \
     X(gru_gates_int, "rg_gru_gates", BOTH, "int h", NUL(rg_gru_gates(tp, F.xp9, F.xp9, F.m23i)))   \
     X(gru_gates_null, "rg_gru_gates", BOTH, "NULL", NUL(rg_gru_gates(tp, NULL, F.xp9, F.h23)))     \
     X(lstm_cell_w, "rg_lstm_cell", BOTH, "W_hh [12,4]",                                            \
-      NEG(rg_lstm_cell(tp, F.xp12, F.h23, F.h23, F.w12x4, F.b12, &F.o1, &F.o2)))                   \
+      NEG(rg_lstm_cell(tp, F.xp12, F.h23, F.h23, F.w12x4, F.b12, F.outs)))                         \
     X(lstm_cell_b, "rg_lstm_cell", BOTH, "b_hh [3]",                                               \
-      NEG(rg_lstm_cell(tp, F.xp12, F.h23, F.h23, F.w12x3, F.v3, &F.o1, &F.o2)))                    \
+      NEG(rg_lstm_cell(tp, F.xp12, F.h23, F.h23, F.w12x3, F.v3, F.outs)))                          \
     X(lstm_cell_dtype, "rg_lstm_cell", BOTH, "f32 h",                                              \
-      NEG(rg_lstm_cell(tp, F.xp12, F.m23f, F.h23, F.w12x3, NULL, &F.o1, &F.o2)))                   \
+      NEG(rg_lstm_cell(tp, F.xp12, F.m23f, F.h23, F.w12x3, NULL, F.outs)))                         \
     X(lstm_cell_null, "rg_lstm_cell", BOTH, "NULL W_hh",                                           \
-      NEG(rg_lstm_cell(tp, F.xp12, F.h23, F.h23, NULL, F.b12, &F.o1, &F.o2)))                      \
-    X(lstm_cell_out, "rg_lstm_cell", BOTH, "NULL c_out",                                           \
-      NEG(rg_lstm_cell(tp, F.xp12, F.h23, F.h23, F.w12x3, NULL, &F.o1, NULL)))                     \
+      NEG(rg_lstm_cell(tp, F.xp12, F.h23, F.h23, NULL, F.b12, F.outs)))                            \
+    X(lstm_cell_out, "rg_lstm_cell", BOTH, "NULL out",                                             \
+      NEG(rg_lstm_cell(tp, F.xp12, F.h23, F.h23, F.w12x3, NULL, NULL)))                            \
     X(lstm_rows_ids, "rg_lstm_cell_rows", BOTH, "float ids",                                       \
-      NEG(rg_lstm_cell_rows(tp, F.p4x12, F.ids_f, F.h23, F.h23, F.w12x3, F.b12, &F.o1, &F.o2)))    \
+      NEG(rg_lstm_cell_rows(tp, F.p4x12, F.ids_f, F.h23, F.h23, F.w12x3, F.b12, F.outs)))          \
     X(lstm_rows_far, "rg_lstm_cell_rows", BOTH, "id 9 of 4",                                       \
-      NEG(rg_lstm_cell_rows(tp, F.p4x12, F.ids_far, F.h23, F.h23, F.w12x3, F.b12, &F.o1, &F.o2)))  \
+      NEG(rg_lstm_cell_rows(tp, F.p4x12, F.ids_far, F.h23, F.h23, F.w12x3, F.b12, F.outs)))        \
     X(lstm_rows_w, "rg_lstm_cell_rows", BOTH, "W_hh [12,4]",                                       \
-      NEG(rg_lstm_cell_rows(tp, F.p4x12, F.ids, F.h23, F.h23, F.w12x4, F.b12, &F.o1, &F.o2)))      \
+      NEG(rg_lstm_cell_rows(tp, F.p4x12, F.ids, F.h23, F.h23, F.w12x4, F.b12, F.outs)))            \
     X(lstm_rows_null, "rg_lstm_cell_rows", BOTH, "NULL b_hh",                                      \
-      NEG(rg_lstm_cell_rows(tp, F.p4x12, F.ids, F.h23, F.h23, F.w12x3, NULL, &F.o1, &F.o2)))       \
-    X(lstm_rows_out, "rg_lstm_cell_rows", BOTH, "NULL h_out",                                      \
-      NEG(rg_lstm_cell_rows(tp, F.p4x12, F.ids, F.h23, F.h23, F.w12x3, F.b12, NULL, &F.o2)))       \
+      NEG(rg_lstm_cell_rows(tp, F.p4x12, F.ids, F.h23, F.h23, F.w12x3, NULL, F.outs)))             \
+    X(lstm_rows_out, "rg_lstm_cell_rows", BOTH, "NULL out",                                        \
+      NEG(rg_lstm_cell_rows(tp, F.p4x12, F.ids, F.h23, F.h23, F.w12x3, F.b12, NULL)))              \
     /* ---- models: registry, layers, cells, sequences, optimizers ---- */                         \
     X(params_null, "rg_params_add", NO_TAPE, "NULL registry",                                      \
       NUL(rg_params_add(NULL, "w", RG_F64, RG_DIMS(2))))                                           \

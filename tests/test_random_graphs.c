@@ -121,13 +121,11 @@ static int run_op(rg_tape *tp, const char *op, rg_tensor **a, int na, const doub
     } else if (OP("split")) {
         return i1 >= 1 && i1 <= MAX_ARGS && rg_split(tp, a[0], i0, i1, out) == 0 ? i1 : -1;
     } else if (OP("lstm_gates")) {
-        return rg_lstm_gates(tp, a[0], a[1], a[2], &out[0], &out[1]) == 0 ? 2 : -1;
+        return rg_lstm_gates(tp, a[0], a[1], a[2], out) == 0 ? 2 : -1;
     } else if (OP("lstm_cell")) {
-        return rg_lstm_cell(tp, a[0], a[1], a[2], a[3], na > 4 ? a[4] : NULL, &out[0],
-                            &out[1]) == 0 ? 2 : -1;
+        return rg_lstm_cell(tp, a[0], a[1], a[2], a[3], na > 4 ? a[4] : NULL, out) == 0 ? 2 : -1;
     } else if (OP("lstm_cell_rows")) {
-        return rg_lstm_cell_rows(tp, a[0], a[1], a[2], a[3], a[4], a[5], &out[0], &out[1]) == 0
-                   ? 2 : -1;
+        return rg_lstm_cell_rows(tp, a[0], a[1], a[2], a[3], a[4], a[5], out) == 0 ? 2 : -1;
     } else {
         y = unary(tp, op, a[0]);
     }

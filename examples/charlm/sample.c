@@ -114,7 +114,7 @@ int charlm_sample_main(int argc, char **argv)
         rg_tensor *final[RG_CELL_MAX_STATE] = {0};
         rg_tensor *logits = lm_forward(tp, &m, in, state, final, NULL);
         if (!logits) {
-            fprintf(stderr, "charlm sample: %s\n", rg_tape_error(tp));
+            fprintf(stderr, "charlm sample: %s\n", rg_last_error());
             goto out;
         }
         for (int j = 0; j < ns; j++)

@@ -186,7 +186,7 @@ int lm_eval_ids(const lm_model *m, const int32_t *ids, int64_t n, double *sum_nl
         rg_tensor *logits = lm_forward(tp, m, in, state, final, NULL);
         rg_tensor *loss = tg ? rg_cross_entropy(tp, logits, tg, RG_SUM) : NULL;
         if (!loss) {
-            rg_set_error("evaluation: %s", rg_tape_error(tp) ? rg_tape_error(tp) : rg_last_error());
+            rg_set_error("evaluation: %s", rg_last_error());
             rc = -1;
             break;
         }
