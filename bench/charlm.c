@@ -32,7 +32,7 @@ static const config CONFIGS[] = {
 
 typedef struct bench_opts {
     const char *config, *text, *parallel;
-    int64_t threads;
+    int64_t threads, micro_shards;
     double seconds;
 } bench_opts;
 
@@ -58,7 +58,8 @@ static int32_t *encode(const char *path, int64_t *n, int64_t *V)
     return ids;
 }
 
-/* steps until `seconds` have passed: warm-up, a one-second calibration, the run */
+/* steps until `seconds` have passed: warm-up, a one-second calibration, the
+ * run (under mpirun every rank follows rank 0's clock) */
 static int timed(rg_trainer *tr, const config *c, double seconds, int *steps, double *dt,
                  double *loss)
 {
@@ -66,14 +67,17 @@ static int timed(rg_trainer *tr, const config *c, double seconds, int *steps, do
     for (int i = 0; i < warm; ++i)
         if (rg_trainer_step(tr, 2e-3, loss, NULL) != 0)
             return -1;
-    double t0 = rg_now();
-    while (rg_now() - t0 < 1.0 || calib < 2) {
+    double t0 = rg_now(), more = 1;
+    while (more) {
         if (rg_trainer_step(tr, 2e-3, loss, NULL) != 0)
             return -1;
         ++calib;
+        more = rg_now() - t0 < 1.0 || calib < 2;
+        rg_dist_broadcast(&more, sizeof more, 0);
     }
-    int N = (int)ceil(seconds / ((rg_now() - t0) / calib));
-    *steps = N < 3 ? 3 : N;
+    double n = ceil(seconds / ((rg_now() - t0) / calib));
+    rg_dist_broadcast(&n, sizeof n, 0);
+    *steps = n < 3 ? 3 : (int)n;
     t0 = rg_now();
     for (int i = 0; i < *steps; ++i)
         if (rg_trainer_step(tr, 2e-3, loss, NULL) != 0)
@@ -98,18 +102,21 @@ static int bench(const bench_opts *o, const config *c)
                             /* as before the core: "data" keeps BLAS single-threaded even
                              * when the batch has fewer rows than threads */
                             .blas_threads = data ? 1 : (int)o->threads,
+                            .micro_shards = (int)o->micro_shards,
                             .seed = 1};
     rg_trainer *tr = NULL;
     int rc = -1, steps = 0;
-    double dt = 0, loss = NAN;
+    double dt = 0, loss = NAN, t_begin = 0;
     if (ids && lm_model_init(&m, rg_cell_type_find(c->cell), V, c->hidden, c->hidden,
                              (int)c->layers, 0.0, RG_F32, &rng) == 0 &&
         lm_task_init(&task, &m, ids, n, 0, c->unroll, c->batch, false, "bench") == 0) {
         rg_fit_task ft = lm_fit_task(&task, false);
+        t_begin = rg_now();
         if ((tr = rg_trainer_new(&ft, &tc)) && timed(tr, c, o->seconds, &steps, &dt, &loss) == 0)
             rc = 0;
     }
     if (rc == 0) {
+        double t_all = rg_now() - t_begin;
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         rg_tape *tp = rg_trainer_tape(tr, 0);
@@ -117,11 +124,13 @@ static int bench(const bench_opts *o, const config *c)
         printf("RESULT {\"config\": \"%s\", \"threads\": %lld, \"steps\": %d, \"seconds\": %.3f, "
                "\"ms_per_step\": %.3f, \"chars_per_s\": %.1f, \"peak_rss_mb\": %.1f, "
                "\"arena_bytes_per_timestep\": %.0f, \"tape_entries\": %zu, \"last_loss\": %.4f, "
-               "\"blas\": \"%s\", \"parallel\": \"%s\", \"shards\": %d}\n",
+               "\"blas\": \"%s\", \"parallel\": \"%s\", \"shards\": %d, \"ranks\": %d, "
+               "\"comm_share\": %.4f, \"deterministic\": %d}\n",
                c->name, (long long)o->threads, steps, dt, 1e3 * dt / steps,
                (double)(c->batch * c->unroll) * steps / dt, ru.ru_maxrss / 1024.0,
                (double)rg_tape_arena_bytes(tp) / (double)c->unroll, rg_tape_entries(tp), loss,
-               rg_blas_name(), shards > 1 ? "data" : "blas", shards);
+               rg_blas_name(), shards > 1 ? "data" : "blas", shards, rg_dist_size(),
+               rg_trainer_comm_seconds(tr) / t_all, o->micro_shards > 0);
     }
     rg_trainer_free(tr);
     lm_task_free(&task);
@@ -132,7 +141,8 @@ static int bench(const bench_opts *o, const config *c)
 
 int main(int argc, char **argv)
 {
-    rg_main_begin();
+    if (rg_main_init("bench_charlm", &argc, &argv) != 0)
+        return rg_main_end("bench_charlm", 1);
     bench_opts o = {.config = "small", .text = "data/pride_and_prejudice.txt",
                     .parallel = "data", .threads = 1, .seconds = 10};
     rg_flag fl[] = {
@@ -140,10 +150,11 @@ int main(int argc, char **argv)
         {"--threads", RG_FLAG_INT, &o.threads, 1, 1024, NULL, "threads (default 1)", 0, 0, 0},
         {"--seconds", RG_FLAG_DOUBLE, &o.seconds, 0.01, 1e6, NULL, "timed seconds (default 10)", 0, 0, 0},
         {"--text", RG_FLAG_STRING, &o.text, 0, 0, NULL, "training text", 0, 0, 0},
+        {"--deterministic-shards", RG_FLAG_INT, &o.micro_shards, 0, 64, NULL, "deterministic mode with this many micro-shards (default 0: off)", 0, 0, 0},
         {"--parallel", RG_FLAG_CHOICE, &o.parallel, 0, 0, "data|blas", "data: a batch shard per thread; blas: threads inside BLAS", 0, 0, 0},
     };
     int status;
-    if (!rg_flags_cli("bench_charlm", "usage: bench_charlm [flags]", fl, 5, argc, argv, 1,
+    if (!rg_flags_cli("bench_charlm", "usage: bench_charlm [flags]", fl, 6, argc, argv, 1,
                       &status))
         return status;
     const config *c = NULL;

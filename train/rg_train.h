@@ -60,7 +60,8 @@ typedef struct rg_flag_list {
 
 enum {
     RG_FLAG_SAVED = 1,  /* part of a run: stored with its checkpoint, restored by --resume
-                           (and then refused on the command line) */
+                           (and then refused on the command line); an RG_FLAG_STRING
+                           left unset (NULL) is stored as "" and restored unset */
     RG_FLAG_MODEL = 2,  /* a model size: --init and --resume take it from the model file */
     RG_FLAG_HIDDEN = 4, /* not listed by --help (for tests) */
     RG_FLAG_PATH = 8,   /* a file name: stored as an absolute path, any bytes */
@@ -249,6 +250,9 @@ void rg_trainer_free(rg_trainer *t);
  * gradient names the step: "the loss is NaN"). *loss: the step's mean loss. */
 int rg_trainer_step(rg_trainer *t, double lr, double *loss, double *grad_norm);
 int rg_trainer_shards(const rg_trainer *t);
+/* Seconds spent so far in the exchanges between ranks (waiting included; with
+ * --deterministic also the tree sum of the micro-shards). */
+double rg_trainer_comm_seconds(const rg_trainer *t);
 rg_optim *rg_trainer_optim(rg_trainer *t);
 rg_rng *rg_trainer_batch_rng(rg_trainer *t);
 rg_rng *rg_trainer_dropout_rng(rg_trainer *t);

@@ -35,6 +35,7 @@ struct rg_trainer {
     int64_t n_values;               /* of all parameters (det: + 1 for the loss) */
     double *flat;                   /* det: total_units vectors of n_values */
     rg_rng batch_rng, drop_rng;
+    double comm_seconds;            /* spent in the ranks' exchanges */
 };
 
 /* default mode: this rank's rows, one shard per thread */
@@ -156,6 +157,10 @@ void rg_trainer_free(rg_trainer *t)
 int rg_trainer_shards(const rg_trainer *t)
 {
     return t->workers;
+}
+double rg_trainer_comm_seconds(const rg_trainer *t)
+{
+    return t->comm_seconds;
 }
 rg_optim *rg_trainer_optim(rg_trainer *t)
 {
@@ -287,8 +292,9 @@ static int forward_backward(rg_trainer *t, double *loss)
     for (int k = 0; k < t->n_units; k++)
         sum += t->loss[k];
     /* every rank learns whether any failed, and the loss of the default mode */
-    double agree[2] = {t->det ? 0 : sum, err ? 1 : 0};
+    double agree[2] = {t->det ? 0 : sum, err ? 1 : 0}, c0 = rg_now();
     rg_dist_sum(agree, 2);
+    t->comm_seconds += rg_now() - c0;
     if (err || agree[1] > 0) {
         rg_set_error("%s", err ? err : "another rank failed (its message is above)");
         return -1;
@@ -299,7 +305,10 @@ static int forward_backward(rg_trainer *t, double *loss)
             rg_set_error("%s", rg_tape_error(t->tp[j]));
             return -1;
         }
-    if (t->det ? tree_sum(t, &sum) != 0 : rg_dist_sum_grads(t->task.P) != 0)
+    c0 = rg_now();
+    int rc = t->det ? tree_sum(t, &sum) : rg_dist_sum_grads(t->task.P);
+    t->comm_seconds += rg_now() - c0;
+    if (rc != 0)
         return -1;
     *loss = sum;
     if (!isfinite(sum)) {
