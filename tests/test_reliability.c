@@ -449,9 +449,7 @@ static rg_safetensors *st_read(const char *path)
     return st;
 }
 
-/* A copy of the file at src written to dst, with metadata key set to value (NULL:
- * removed), and element idx of tensor tname (NULL: the first tensor) set to v
- * when tname or isnan/isinf is asked (set_elem). */
+/* What rewrite changes in a copy of a checkpoint. */
 typedef struct edit {
     const char *key, *value; /* metadata */
     bool set_elem;
@@ -462,6 +460,9 @@ typedef struct edit {
     const char *reshape;     /* a tensor written flat with one element fewer */
 } edit;
 
+/* The file at src written to dst with e's changes: metadata key set to value
+ * (NULL: removed), element idx of tensor tname (NULL: the first) set to v when
+ * set_elem, a tensor dropped or reshaped. */
 static void rewrite(const char *src, const char *dst, const edit *e)
 {
     rg_safetensors *in = st_read(src), *out = rg_safetensors_new();
