@@ -292,6 +292,25 @@ void rg_gradcheck_defaults(rg_gradcheck_opts *o);
 int rg_gradcheck(rg_gradcheck_fn fn, int n, rg_tensor *const *inputs, void *user,
                  const rg_gradcheck_opts *opts, rg_gradcheck_result *res);
 
+/* ---- a picture of the tape (Graphviz DOT) --------------------------------- */
+/* What rg_tape_dot draws.  The tape knows no names: name (optional) gives a
+ * leaf's label, e.g. rg_params_tensor_name with user = the registry, which
+ * names parameters "rnn.weight_hh_l0"; NULL from it (or no callback) labels a
+ * leaf "param" (it requires a gradient) or "input". */
+typedef struct rg_dot_opts {
+    size_t max_entries;  /* draw only the first K entries (0: all) */
+    const char *(*name)(const rg_tensor *t, void *user);
+    void *user;
+    const char *title;   /* the graph's label (NULL: none) */
+} rg_dot_opts;
+/* Writes the recorded entries as a DOT digraph: one box per entry (its op's
+ * name and output shapes), one node per leaf it reads (a parameter, a
+ * constant input), an edge per input.  Only recorded entries appear: ops on
+ * inputs that need no gradient (or on a tape with gradients off) are not on
+ * the tape.  opts may be NULL (everything, default labels).  0, or -1 with a
+ * message (a NULL tape or file, a write error). */
+int rg_tape_dot(const rg_tape *tp, FILE *f, const rg_dot_opts *opts);
+
 /* ---- threads and BLAS ------------------------------------------------------ */
 void rg_set_threads(int n);
 int rg_get_threads(void);

@@ -21,8 +21,9 @@
 
 /* ---- the cell --------------------------------------------------------------- */
 
-/* Parameters: PyTorch's four LSTM tensors (param[0..3]) plus three peephole
- * vectors [H] (param[4..6]).  Names: "<prefix>.weight_ci<suffix>" etc. */
+/* Parameters: PyTorch's four LSTM tensors (roles weight_ih, weight_hh, bias_ih,
+ * bias_hh) plus three peephole vectors [H] of the cell's own roles weight_ci,
+ * weight_cf, weight_co.  Names: "<prefix>.weight_ci<suffix>" etc. */
 static int peephole_init(rg_cell *c, rg_params *P, const char *prefix, const char *suffix,
                          rg_rng *rng)
 {
@@ -41,15 +42,17 @@ static int peephole_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor
                          rg_tensor **out)
 {
     rg_tensor *h = in[0], *cs = in[1], *g4[4];
-    rg_tensor *gates = rg_add(tp, xp, rg_linear(tp, h, c->param[1], c->param[3]));
+    rg_tensor *p_i = rg_cell_get(c, "weight_ci"), *p_f = rg_cell_get(c, "weight_cf");
+    rg_tensor *p_o = rg_cell_get(c, "weight_co");
+    rg_tensor *gates = rg_add(tp, xp, rg_linear(tp, h, c->weight_hh, c->bias_hh));
     if (!gates || rg_split(tp, gates, 1, 4, g4) != 0)
         return -1;
     /* p * c broadcasts [H] against [B,H] */
-    rg_tensor *i = rg_sigmoid(tp, rg_add(tp, g4[0], rg_mul(tp, c->param[4], cs)));
-    rg_tensor *f = rg_sigmoid(tp, rg_add(tp, g4[1], rg_mul(tp, c->param[5], cs)));
+    rg_tensor *i = rg_sigmoid(tp, rg_add(tp, g4[0], rg_mul(tp, p_i, cs)));
+    rg_tensor *f = rg_sigmoid(tp, rg_add(tp, g4[1], rg_mul(tp, p_f, cs)));
     rg_tensor *g = rg_tanh(tp, g4[2]);
     rg_tensor *c1 = rg_add(tp, rg_mul(tp, f, cs), rg_mul(tp, i, g));
-    rg_tensor *o = rg_sigmoid(tp, rg_add(tp, g4[3], rg_mul(tp, c->param[6], c1)));
+    rg_tensor *o = rg_sigmoid(tp, rg_add(tp, g4[3], rg_mul(tp, p_o, c1)));
     out[0] = rg_mul(tp, o, rg_tanh(tp, c1));
     out[1] = c1;
     return out[0] ? 0 : -1;
@@ -58,6 +61,7 @@ static int peephole_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor
 static const rg_cell_type peephole_lstm = {
     .name = "peephole_lstm",
     .n_state = 2,
+    .gates = 4,
     .init = peephole_init,
     .project = rg_cell_project_standard, /* optional: inputs of all steps in one matmul */
     .step = peephole_step,

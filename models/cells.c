@@ -9,23 +9,62 @@
 
 /* ---- helpers of the cell interface ----------------------------------------- */
 
-rg_tensor *rg_cell_param(rg_cell *c, rg_params *P, const char *prefix, const char *base,
+static const char *cell_name(const rg_cell *c)
+{
+    return c && c->type && c->type->name ? c->type->name : "?";
+}
+
+/* the field of a standard role, NULL for a cell's own role */
+static rg_tensor **standard_slot(rg_cell *c, const char *role)
+{
+    if (!strcmp(role, "weight_ih"))
+        return &c->weight_ih;
+    if (!strcmp(role, "weight_hh"))
+        return &c->weight_hh;
+    if (!strcmp(role, "bias_ih"))
+        return &c->bias_ih;
+    if (!strcmp(role, "bias_hh"))
+        return &c->bias_hh;
+    return NULL;
+}
+
+rg_tensor *rg_cell_get(const rg_cell *c, const char *role)
+{
+    if (!c || !role)
+        return NULL;
+    for (int k = 0; k < c->n_param; k++)
+        if (!strcmp(c->role[k], role))
+            return c->param[k];
+    return NULL;
+}
+
+rg_tensor *rg_cell_param(rg_cell *c, rg_params *P, const char *prefix, const char *role,
                          const char *suffix, int rank, const int64_t *shape, rg_rng *rng)
 {
-    if (!c || !P || !base) {
-        rg_set_error("rg_cell_param: NULL argument");
+    if (!c || !P || !role || !*role) {
+        rg_set_error("rg_cell_param: NULL cell, registry or role");
         return NULL;
     }
     if (c->n_param >= RG_CELL_MAX_PARAMS) {
-        rg_set_error("rg_cell_param: a cell has at most %d parameters ('%s')",
-                     RG_CELL_MAX_PARAMS, base);
+        rg_set_error("rg_cell_param: cell '%s': a cell has at most %d parameters ('%s')",
+                     cell_name(c), RG_CELL_MAX_PARAMS, role);
+        return NULL;
+    }
+    if (strlen(role) >= RG_CELL_ROLE_LEN) {
+        rg_set_error("rg_cell_param: cell '%s': role '%.64s' is longer than %d bytes",
+                     cell_name(c), role, RG_CELL_ROLE_LEN - 1);
+        return NULL;
+    }
+    if (rg_cell_get(c, role)) {
+        rg_set_error("rg_cell_param: cell '%s' already has a parameter of role '%s'",
+                     cell_name(c), role);
         return NULL;
     }
     char name[256];
     int n = snprintf(name, sizeof name, "%s%s%s%s", prefix && *prefix ? prefix : "",
-                     prefix && *prefix ? "." : "", base, suffix ? suffix : "");
+                     prefix && *prefix ? "." : "", role, suffix ? suffix : "");
     if (n < 0 || (size_t)n >= sizeof name) {
-        rg_set_error("rg_cell_param: name too long ('%s')", base);
+        rg_set_error("rg_cell_param: name too long ('%s')", role);
         return NULL;
     }
     rg_tensor *t = rg_params_add(P, name, c->dtype, rank, shape);
@@ -36,13 +75,21 @@ rg_tensor *rg_cell_param(rg_cell *c, rg_params *P, const char *prefix, const cha
         for (int64_t i = 0; i < t->numel; i++)
             rg_set(t, i, -k + 2.0 * k * rg_rng_uniform(rng));
     }
+    snprintf(c->role[c->n_param], sizeof c->role[c->n_param], "%s", role);
     c->param[c->n_param++] = t;
+    rg_tensor **slot = standard_slot(c, role);
+    if (slot)
+        *slot = t;
     return t;
 }
 
 int rg_cell_add_standard(rg_cell *c, rg_params *P, const char *prefix, const char *suffix,
                          int G, rg_rng *rng)
 {
+    if (!c || G < 1) {
+        rg_set_error("rg_cell_add_standard: %s", !c ? "cell is NULL" : "G must be >= 1");
+        return -1;
+    }
     int64_t GH = (int64_t)G * c->H;
     /* PyTorch's parameter order, which is also the order its init draws in */
     if (!rg_cell_param(c, P, prefix, "weight_ih", suffix, RG_DIMS(GH, c->I), rng) ||
@@ -53,9 +100,71 @@ int rg_cell_add_standard(rg_cell *c, rg_params *P, const char *prefix, const cha
     return 0;
 }
 
+/* t is [rows] (cols < 0) or [rows,cols]; rows < 0: any */
+static bool has_shape(const rg_tensor *t, int64_t rows, int64_t cols)
+{
+    int rank = cols < 0 ? 1 : 2;
+    return t->rank == rank && (rows < 0 || t->shape[0] == rows) &&
+           (cols < 0 || t->shape[1] == cols);
+}
+
+int rg_cell_check_projection(rg_tape *tp, const rg_cell *c, const char *fn)
+{
+    char b[64];
+    fn = fn ? fn : "rg_cell_check_projection";
+    if (!c || !c->type)
+        return rg_op_error(tp, "%s: the cell is NULL or not set up", fn);
+    const rg_tensor *W = c->weight_ih, *b_ih = c->bias_ih;
+    int G = c->type->gates;
+    if (!W)
+        return rg_op_error(tp, "%s: cell '%s' has no parameter of role 'weight_ih' (the "
+                           "standard input projection x W_ih^T + b_ih needs one)", fn,
+                           cell_name(c));
+    int64_t rows = G > 0 ? (int64_t)G * c->H : W->shape[0];
+    if (!has_shape(W, rows, c->I))
+        return rg_op_error(tp, "%s: cell '%s': weight_ih is %s, the standard layout needs "
+                           "[%lld,%lld] (%d gate blocks of H = %lld rows, I = %lld)", fn,
+                           cell_name(c), rg_shape_str(W, b, sizeof b), (long long)rows,
+                           (long long)c->I, G > 0 ? G : (int)(rows / c->H), (long long)c->H,
+                           (long long)c->I);
+    if (b_ih && !has_shape(b_ih, rows, -1))
+        return rg_op_error(tp, "%s: cell '%s': bias_ih is %s, weight_ih [%lld,%lld] needs "
+                           "[%lld]", fn, cell_name(c), rg_shape_str(b_ih, b, sizeof b),
+                           (long long)rows, (long long)c->I, (long long)rows);
+    return 0;
+}
+
 rg_tensor *rg_cell_project_standard(rg_tape *tp, const rg_cell *c, rg_tensor *x)
 {
-    return rg_linear(tp, x, c->param[0], c->param[2]);
+    if (rg_cell_check_projection(tp, c, "rg_cell_project_standard") != 0)
+        return NULL;
+    return rg_linear(tp, x, c->weight_ih, c->bias_ih);
+}
+
+/* what the type relies on, checked once the cell's init has run */
+static int check_layout(const rg_cell *c)
+{
+    const rg_cell_type *t = c->type;
+    char b[64];
+    if ((t->project == rg_cell_project_standard || t->step_rows) &&
+        rg_cell_check_projection(NULL, c, "rg_cell_init") != 0)
+        return -1;
+    if (t->gates < 1)
+        return 0;
+    int64_t GH = (int64_t)t->gates * c->H;
+    if (c->weight_hh && !has_shape(c->weight_hh, GH, c->H)) {
+        rg_set_error("rg_cell_init: cell '%s' declares %d gate blocks, so weight_hh must be "
+                     "[%lld,%lld], not %s", cell_name(c), t->gates, (long long)GH,
+                     (long long)c->H, rg_shape_str(c->weight_hh, b, sizeof b));
+        return -1;
+    }
+    if (c->bias_hh && !has_shape(c->bias_hh, GH, -1)) {
+        rg_set_error("rg_cell_init: cell '%s' declares %d gate blocks, so bias_hh must be "
+                     "[%lld], not %s", cell_name(c), t->gates, (long long)GH,
+                     rg_shape_str(c->bias_hh, b, sizeof b));
+        return -1;
+    }
+    return 0;
 }
 
 int rg_cell_init(rg_cell *c, const rg_cell_type *type, rg_params *P, const char *prefix,
@@ -66,10 +175,10 @@ int rg_cell_init(rg_cell *c, const rg_cell_type *type, rg_params *P, const char 
         return -1;
     }
     if (I < 1 || H < 1 || (dt != RG_F32 && dt != RG_F64) || type->n_state < 1 ||
-        type->n_state > RG_CELL_MAX_STATE) {
-        rg_set_error("rg_cell_init: bad sizes for cell '%s' (I %lld, H %lld, %d states, %s)",
-                     type->name ? type->name : "?", (long long)I, (long long)H, type->n_state,
-                     rg_dtype_name(dt));
+        type->n_state > RG_CELL_MAX_STATE || type->gates < 0) {
+        rg_set_error("rg_cell_init: bad sizes for cell '%s' (I %lld, H %lld, %d states, %d "
+                     "gates, %s)", type->name ? type->name : "?", (long long)I, (long long)H,
+                     type->n_state, type->gates, rg_dtype_name(dt));
         return -1;
     }
     memset(c, 0, sizeof *c);
@@ -77,7 +186,9 @@ int rg_cell_init(rg_cell *c, const rg_cell_type *type, rg_params *P, const char 
     c->I = I;
     c->H = H;
     c->dtype = dt;
-    return type->init(c, P, prefix, suffix, rng);
+    if (type->init(c, P, prefix, suffix, rng) != 0)
+        return -1;
+    return check_layout(c);
 }
 
 int rg_cell_initial_state(rg_tape *tp, const rg_cell *c, int64_t B, rg_tensor **state)
@@ -133,7 +244,7 @@ static int rnn_init(rg_cell *c, rg_params *P, const char *prefix, const char *su
 static int rnn_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor *const *in,
                     rg_tensor **out, bool relu)
 {
-    rg_tensor *pre = rg_add(tp, xp, rg_linear(tp, in[0], c->param[1], c->param[3]));
+    rg_tensor *pre = rg_add(tp, xp, rg_linear(tp, in[0], c->weight_hh, c->bias_hh));
     out[0] = relu ? rg_relu(tp, pre) : rg_tanh(tp, pre);
     return out[0] ? 0 : -1;
 }
@@ -151,10 +262,10 @@ static int rnn_relu_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor
 }
 
 const rg_cell_type rg_cell_rnn_tanh = {
-    .name = "rnn_tanh", .n_state = 1, .init = rnn_init,
+    .name = "rnn_tanh", .n_state = 1, .gates = 1, .init = rnn_init,
     .project = rg_cell_project_standard, .step = rnn_tanh_step};
 const rg_cell_type rg_cell_rnn_relu = {
-    .name = "rnn_relu", .n_state = 1, .init = rnn_init,
+    .name = "rnn_relu", .n_state = 1, .gates = 1, .init = rnn_init,
     .project = rg_cell_project_standard, .step = rnn_relu_step};
 
 /* ---- LSTM, gates i,f,g,o ----------------------------------------------------
@@ -173,19 +284,19 @@ static int lstm_init(rg_cell *c, rg_params *P, const char *prefix, const char *s
 static int lstm_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor *const *in,
                      rg_tensor **out)
 {
-    return rg_lstm_cell(tp, xp, in[0], in[1], c->param[1], c->param[3], out);
+    return rg_lstm_cell(tp, xp, in[0], in[1], c->weight_hh, c->bias_hh, out);
 }
 
 static int lstm_step_rows(rg_tape *tp, const rg_cell *c, rg_tensor *P, rg_tensor *ids,
                           rg_tensor *const *in, rg_tensor **out)
 {
-    return rg_lstm_cell_rows(tp, P, ids, in[0], in[1], c->param[1], c->param[3], out);
+    return rg_lstm_cell_rows(tp, P, ids, in[0], in[1], c->weight_hh, c->bias_hh, out);
 }
 
 static int lstm_composed_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp,
                               rg_tensor *const *in, rg_tensor **out)
 {
-    rg_tensor *gates = rg_add(tp, xp, rg_linear(tp, in[0], c->param[1], c->param[3]));
+    rg_tensor *gates = rg_add(tp, xp, rg_linear(tp, in[0], c->weight_hh, c->bias_hh));
     rg_tensor *g4[4];
     if (!gates || rg_split(tp, gates, 1, 4, g4) != 0)
         return -1;
@@ -200,10 +311,10 @@ static int lstm_composed_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp,
 }
 
 const rg_cell_type rg_cell_lstm = {
-    .name = "lstm", .n_state = 2, .init = lstm_init,
+    .name = "lstm", .n_state = 2, .gates = 4, .init = lstm_init,
     .project = rg_cell_project_standard, .step = lstm_step, .step_rows = lstm_step_rows};
 const rg_cell_type rg_cell_lstm_composed = {
-    .name = "lstm_composed", .n_state = 2, .init = lstm_init,
+    .name = "lstm_composed", .n_state = 2, .gates = 4, .init = lstm_init,
     .project = rg_cell_project_standard, .step = lstm_composed_step};
 
 /* ---- GRU, gates r,z,n --------------------------------------------------------
@@ -220,14 +331,14 @@ static int gru_init(rg_cell *c, rg_params *P, const char *prefix, const char *su
 static int gru_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor *const *in,
                     rg_tensor **out)
 {
-    out[0] = rg_gru_gates(tp, xp, rg_linear(tp, in[0], c->param[1], c->param[3]), in[0]);
+    out[0] = rg_gru_gates(tp, xp, rg_linear(tp, in[0], c->weight_hh, c->bias_hh), in[0]);
     return out[0] ? 0 : -1;
 }
 
 static int gru_composed_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp,
                              rg_tensor *const *in, rg_tensor **out)
 {
-    rg_tensor *hp = rg_linear(tp, in[0], c->param[1], c->param[3]);
+    rg_tensor *hp = rg_linear(tp, in[0], c->weight_hh, c->bias_hh);
     rg_tensor *x3[3], *h3[3];
     if (!xp || !hp || rg_split(tp, xp, 1, 3, x3) != 0 || rg_split(tp, hp, 1, 3, h3) != 0)
         return -1;
@@ -239,27 +350,8 @@ static int gru_composed_step(rg_tape *tp, const rg_cell *c, rg_tensor *xp,
 }
 
 const rg_cell_type rg_cell_gru = {
-    .name = "gru", .n_state = 1, .init = gru_init,
+    .name = "gru", .n_state = 1, .gates = 3, .init = gru_init,
     .project = rg_cell_project_standard, .step = gru_step};
 const rg_cell_type rg_cell_gru_composed = {
-    .name = "gru_composed", .n_state = 1, .init = gru_init,
+    .name = "gru_composed", .n_state = 1, .gates = 3, .init = gru_init,
     .project = rg_cell_project_standard, .step = gru_composed_step};
-
-const rg_cell_type *rg_cell_type_find(const char *name)
-{
-    if (!name)
-        return NULL;
-    if (!strcmp(name, "lstm"))
-        return &rg_cell_lstm;
-    if (!strcmp(name, "gru"))
-        return &rg_cell_gru;
-    if (!strcmp(name, "rnn_tanh") || !strcmp(name, "rnn"))
-        return &rg_cell_rnn_tanh;
-    if (!strcmp(name, "rnn_relu"))
-        return &rg_cell_rnn_relu;
-    if (!strcmp(name, "lstm_composed"))
-        return &rg_cell_lstm_composed;
-    if (!strcmp(name, "gru_composed"))
-        return &rg_cell_gru_composed;
-    return NULL;
-}

@@ -106,6 +106,19 @@ rg_tensor *rg_params_get(const rg_params *P, const char *name)
     return s ? s->t : NULL;
 }
 
+const char *rg_params_name_of(const rg_params *P, const rg_tensor *t)
+{
+    for (int i = 0; P && t && i < P->n; i++)
+        if (P->order[i]->t == t)
+            return P->order[i]->name;
+    return NULL;
+}
+
+const char *rg_params_tensor_name(const rg_tensor *t, void *P)
+{
+    return rg_params_name_of(P, t);
+}
+
 int rg_params_count(const rg_params *P)
 {
     return P ? P->n : 0;

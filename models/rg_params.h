@@ -18,6 +18,12 @@ void rg_params_free(rg_params *P);     /* frees every tensor too; NULL is fine *
 rg_tensor *rg_params_add(rg_params *P, const char *name, rg_dtype dt, int rank,
                          const int64_t *shape);
 rg_tensor *rg_params_get(const rg_params *P, const char *name); /* NULL if absent */
+/* The name of tensor t in P (owned by P), or NULL when t is not one of its
+ * parameters (a linear scan: for pictures and messages, not per step). */
+const char *rg_params_name_of(const rg_params *P, const rg_tensor *t);
+/* rg_params_name_of with P passed as user: the name callback of rg_dot_opts,
+ * so rg_tape_dot labels parameters by their registry names. */
+const char *rg_params_tensor_name(const rg_tensor *t, void *P);
 int rg_params_count(const rg_params *P);
 /* i-th tensor in insertion order; *name (when non-NULL) gets its name. */
 rg_tensor *rg_params_at(const rg_params *P, int i, const char **name);

@@ -297,6 +297,9 @@ rg_tensor *rg_seq_forward_ids(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_t
     if (!standard) /* a cell with its own projection: look the rows up first */
         return seq_run(tp, s, T, B, rg_embedding(tp, emb, ids), NULL, NULL, NULL, lengths, init,
                        final, dropout_rng);
+    for (int d = 0; d < s->D; d++) /* the paths below read weight_ih and bias_ih */
+        if (rg_cell_check_projection(tp, &s->cells[d], "rg_seq_forward_ids") != 0)
+            return NULL;
     /* mapping the table pays when it has no more rows than there are ids */
     bool rows = emb->shape[0] <= T * B;
     for (int d = 0; d < s->D; d++)
@@ -311,7 +314,7 @@ rg_tensor *rg_seq_forward_ids(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_t
     rg_tensor *xp0[2] = {NULL, NULL};
     for (int d = 0; d < s->D; d++) {
         const rg_cell *c = &s->cells[d];
-        rg_tensor *p = rg_embedding_linear(tp, emb, ids, c->param[0], c->param[2]);
+        rg_tensor *p = rg_embedding_linear(tp, emb, ids, c->weight_ih, c->bias_ih);
         xp0[d] = p ? rg_reshape(tp, p, RG_DIMS(T * B, p->shape[2])) : NULL;
         if (!xp0[d])
             return NULL;

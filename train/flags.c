@@ -68,6 +68,10 @@ static int set_string(rg_flag *f, const char *value, const char *source)
         *(const char **)f->dest = value;
         return 0;
     }
+    if (!*value && f->kind == RG_FLAG_STRING) { /* saved while not given: not given */
+        *(const char **)f->dest = NULL;
+        return 0;
+    }
     char *copy = malloc(strlen(value) + 1);
     if (!copy) {
         rg_set_error("%s: %s: out of memory", where(source), f->name);

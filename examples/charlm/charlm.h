@@ -1,6 +1,6 @@
 /* charlm: a character-level language model (embedding, recurrent stack, linear
  * head), its corpus, its command line and its subcommands (train, sample, eval,
- * gradcheck).  The model is docs/CHECKPOINT.md's CharLM with PyTorch's names,
+ * gradcheck, graph).  The model is docs/CHECKPOINT.md's CharLM with PyTorch's names,
  * so a checkpoint loads into PyTorch and back.  Built only from <retrograd.h>.
  *
  * Errors: functions return -1 (or NULL) with a message in rg_last_error(); the
@@ -45,5 +45,6 @@ int charlm_train_main(int argc, char **argv);
 int charlm_sample_main(int argc, char **argv);
 int charlm_eval_main(int argc, char **argv);
 int charlm_gradcheck_main(int argc, char **argv);
+int charlm_graph_main(int argc, char **argv);
 
 #endif

@@ -5,7 +5,8 @@
 
 #include "charlm.h"
 
-static const char *usage_line = "usage: charlm eval --model FILE --text FILE";
+static const char *usage_line =
+    "usage: charlm eval --model FILE --text FILE [--threads N] [--cell-lib FILE.so]";
 
 typedef struct eval_progress {
     double start, last;
@@ -32,12 +33,13 @@ static void report(int64_t done, int64_t total, void *user)
 
 int charlm_eval_main(int argc, char **argv)
 {
-    const char *model = NULL, *text = NULL;
+    const char *model = NULL, *text = NULL, *cell_lib = NULL;
     int64_t threads = 1;
     rg_flag fl[] = {
         {"--model", RG_FLAG_STRING, &model, 0, 0, NULL, "checkpoint (required)", 0, 0, 0},
         {"--text", RG_FLAG_STRING, &text, 0, 0, NULL, "text to evaluate (required)", 0, 0, 0},
         {"--threads", RG_FLAG_INT, &threads, 1, 1024, NULL, "BLAS threads (default 1)", 0, 0, 0},
+        {"--cell-lib", RG_FLAG_STRING, &cell_lib, 0, 0, NULL, "the cell plugin of a model with a plugin's cell", 0, 0, 0},
     };
     int nf = (int)(sizeof fl / sizeof fl[0]);
     int status;
@@ -51,7 +53,8 @@ int charlm_eval_main(int argc, char **argv)
     rg_set_threads((int)threads);
     lm_model m;
     charlm_vocab vocab;
-    if (charlm_load(&m, &vocab, model) != 0) {
+    if ((cell_lib && rg_cell_plugin_load(cell_lib) != 0) ||
+        charlm_load(&m, &vocab, model) != 0) {
         fprintf(stderr, "charlm eval: %s\n", rg_last_error());
         return 1;
     }

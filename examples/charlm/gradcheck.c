@@ -8,7 +8,7 @@
 #include "charlm.h"
 
 static const char *usage_line =
-    "usage: charlm gradcheck [--cell C] [--layers N] [--hidden N] [--embed N] [--unroll T]\n"
+    "usage: charlm gradcheck [--cell C] [--cell-lib FILE.so] [--layers N] [--hidden N] [--embed N] [--unroll T]\n"
     "                        [--batch B] [--vocab V] [--seed S]";
 
 typedef struct gc_ctx {
@@ -31,10 +31,11 @@ static rg_tensor *loss_fn(rg_tape *tp, rg_tensor *const *inputs, int n, void *us
 
 int charlm_gradcheck_main(int argc, char **argv)
 {
-    const char *cell_name = "lstm";
+    const char *cell_name = "lstm", *cell_lib = NULL;
     int64_t layers = 2, hidden = 5, embed = 4, unroll = 4, batch = 3, vocab = 7, seed = 1;
     rg_flag fl[] = {
-        {"--cell", RG_FLAG_STRING, &cell_name, 0, 0, NULL, "lstm | gru | rnn_tanh | rnn_relu (default lstm)", 0, 0, 0},
+        {"--cell", RG_FLAG_STRING, &cell_name, 0, 0, NULL, "lstm | gru | rnn_tanh | rnn_relu | a plugin's cell (default lstm)", 0, 0, 0},
+        {"--cell-lib", RG_FLAG_STRING, &cell_lib, 0, 0, NULL, "a cell plugin (shared object) to load first", 0, 0, 0},
         {"--layers", RG_FLAG_INT, &layers, 1, 8, NULL, "recurrent layers (default 2)", 0, 0, 0},
         {"--hidden", RG_FLAG_INT, &hidden, 1, 256, NULL, "hidden size (default 5)", 0, 0, 0},
         {"--embed", RG_FLAG_INT, &embed, 1, 256, NULL, "embedding size (default 4)", 0, 0, 0},
@@ -47,10 +48,13 @@ int charlm_gradcheck_main(int argc, char **argv)
     int status;
     if (!rg_flags_cli("charlm gradcheck", usage_line, fl, nf, argc, argv, 2, &status))
         return status;
-    const rg_cell_type *cell = rg_cell_type_find(cell_name);
-    if (!cell || !strcmp(cell_name, "rnn")) {
-        fprintf(stderr, "charlm gradcheck: --cell '%s' is not one of lstm, gru, rnn_tanh, "
-                "rnn_relu\n", cell_name);
+    if (cell_lib && rg_cell_plugin_load(cell_lib) != 0) {
+        fprintf(stderr, "charlm gradcheck: %s\n", rg_last_error());
+        return 1;
+    }
+    const rg_cell_type *cell = lm_cell_find(cell_name, "--cell");
+    if (!cell) {
+        fprintf(stderr, "charlm gradcheck: %s\n", rg_last_error());
         return 2;
     }
     rg_rng rng;

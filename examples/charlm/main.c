@@ -3,6 +3,7 @@
  *   charlm sample    stream text from a checkpoint
  *   charlm eval      loss, bits per char and perplexity of a checkpoint on a text
  *   charlm gradcheck every parameter's gradient against finite differences
+ *   charlm graph     a picture (SVG or DOT) of what one short unrolled model records
  * See the README. */
 #include <string.h>
 
@@ -14,7 +15,8 @@ static void usage(FILE *f)
                "  train      train a model on a text\n"
                "  sample     stream text from a checkpoint\n"
                "  eval       loss / bpc / perplexity of a checkpoint on a text\n"
-               "  gradcheck  check every parameter's gradient (float64, finite differences)\n");
+               "  gradcheck  check every parameter's gradient (float64, finite differences)\n"
+               "  graph      draw the tape of a short unrolled model (SVG or DOT)\n");
 }
 
 static int run_command(int argc, char **argv)
@@ -32,6 +34,8 @@ static int run_command(int argc, char **argv)
         return charlm_eval_main(argc, argv);
     if (!strcmp(cmd, "gradcheck"))
         return charlm_gradcheck_main(argc, argv);
+    if (!strcmp(cmd, "graph"))
+        return charlm_graph_main(argc, argv);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

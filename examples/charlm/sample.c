@@ -9,7 +9,7 @@
 
 static const char *usage_line =
     "usage: charlm sample --model FILE [--prime TEXT] [--length N] [--temperature T]\n"
-    "                     [--top-k K] [--seed S]";
+    "                     [--top-k K] [--seed S] [--cell-lib FILE.so]";
 
 /* Draws a token from logits [V] (temperature 0: the most likely one). */
 static int draw(const float *logits, int V, double temp, int64_t top_k, rg_rng *rng,
@@ -51,7 +51,7 @@ static int draw(const float *logits, int V, double temp, int64_t top_k, rg_rng *
 
 int charlm_sample_main(int argc, char **argv)
 {
-    const char *model = NULL, *prime = NULL;
+    const char *model = NULL, *prime = NULL, *cell_lib = NULL;
     int64_t length = 500, top_k = 0, seed = 1;
     double temp = 0.8;
     rg_flag fl[] = {
@@ -61,6 +61,7 @@ int charlm_sample_main(int argc, char **argv)
         {"--temperature", RG_FLAG_DOUBLE, &temp, 0, 100, NULL, "softmax temperature; 0 = greedy (default 0.8)", 0, 0, 0},
         {"--top-k", RG_FLAG_INT, &top_k, 0, 256, NULL, "draw from the k most likely bytes; 0 = all (default 0)", 0, 0, 0},
         {"--seed", RG_FLAG_INT, &seed, 0, 9.2e18, NULL, "random seed (default 1)", 0, 0, 0},
+        {"--cell-lib", RG_FLAG_STRING, &cell_lib, 0, 0, NULL, "the cell plugin of a model with a plugin's cell", 0, 0, 0},
     };
     int nf = (int)(sizeof fl / sizeof fl[0]);
     int status;
@@ -72,7 +73,8 @@ int charlm_sample_main(int argc, char **argv)
     }
     lm_model m;
     charlm_vocab vocab;
-    if (charlm_load(&m, &vocab, model) != 0) {
+    if ((cell_lib && rg_cell_plugin_load(cell_lib) != 0) ||
+        charlm_load(&m, &vocab, model) != 0) {
         fprintf(stderr, "charlm sample: %s\n", rg_last_error());
         return 1;
     }

@@ -10,7 +10,7 @@
 #include "charlm.h"
 
 typedef struct train_opts {
-    const char *text, *cell;
+    const char *text, *cell, *cell_lib;
     int64_t layers, hidden, embed, unroll, batch;
     double dropout, val_fraction, epochs;
     bool carry;
@@ -28,8 +28,8 @@ typedef struct train_state {
 } train_state;
 
 static const char *usage_line =
-    "usage: charlm train [--text FILE] [--cell lstm|gru|rnn_tanh|rnn_relu] [--layers N]\n"
-    "                    [--hidden N] [--embed N] [--unroll T] [--batch B] [--steps N | --epochs X]\n"
+    "usage: charlm train [--text FILE] [--cell lstm|gru|rnn_tanh|rnn_relu|NAME]\n"
+    "                    [--cell-lib FILE.so] [--layers N] [--hidden N] [--embed N] [--unroll T] [--batch B] [--steps N | --epochs X]\n"
     "                    [--optimizer sgd|adam|adamw] [--lr X] [--clip X] [--dropout X]\n"
     "                    [--seed S] [--val-fraction X] [--threads N] [--save FILE]\n"
     "                    [--init FILE | --resume FILE] [--log FILE.csv] [--plot FILE.svg]";
@@ -38,7 +38,8 @@ static int program_flags(train_opts *o, rg_flag *fl)
 {
     const rg_flag own[] = {
         {"--text", RG_FLAG_STRING, &o->text, 0, 0, NULL, "training text (default: data/pride_and_prejudice.txt)", RG_FLAG_SAVED | RG_FLAG_PATH | RG_FLAG_OVERRIDE, 0, 0},
-        {"--cell", RG_FLAG_CHOICE, &o->cell, 0, 0, "lstm|gru|rnn_tanh|rnn_relu", "lstm | gru | rnn_tanh | rnn_relu (default lstm)", RG_FLAG_MODEL, 0, 0},
+        {"--cell", RG_FLAG_STRING, &o->cell, 0, 0, NULL, "lstm | gru | rnn_tanh | rnn_relu | a plugin's cell (default lstm)", RG_FLAG_MODEL, 0, 0},
+        {"--cell-lib", RG_FLAG_STRING, &o->cell_lib, 0, 0, NULL, "a cell plugin (shared object) to load first", RG_FLAG_SAVED | RG_FLAG_PATH, 0, 0},
         {"--layers", RG_FLAG_INT, &o->layers, 1, 16, NULL, "recurrent layers (default 1)", RG_FLAG_MODEL, 0, 0},
         {"--hidden", RG_FLAG_INT, &o->hidden, 1, 8192, NULL, "hidden size (default 256)", RG_FLAG_MODEL, 0, 0},
         {"--embed", RG_FLAG_INT, &o->embed, 1, 8192, NULL, "embedding size (default 32)", RG_FLAG_MODEL, 0, 0},
@@ -87,7 +88,7 @@ static int build_model(const train_opts *o, const rg_fit_config *fc, const rg_ru
         rg_rng init_rng;
         rg_rng_seed(&init_rng, (uint64_t)fc->seed);
         charlm_vocab_from_text(&s->vocab, s->bytes, s->n_text);
-        if (lm_model_init(&s->m, rg_cell_type_find(o->cell), s->vocab.n, o->embed, o->hidden,
+        if (lm_model_init(&s->m, lm_cell_find(o->cell, "--cell"), s->vocab.n, o->embed, o->hidden,
                           (int)o->layers, o->dropout, RG_F32, &init_rng) != 0 ||
             charlm_set_vocab(&s->m, &s->vocab) != 0)
             return -1;
@@ -115,6 +116,9 @@ static void print_header(const train_opts *o, const train_state *s)
 static int train(train_opts *o, rg_fit_config *fc, rg_flag *fl, int n, rg_run *run,
                  train_state *s)
 {
+    /* a resumed run's plugin, restored by rg_run_open, before its model loads */
+    if (rg_run_resumed(run) && o->cell_lib && rg_cell_plugin_load(o->cell_lib) != 0)
+        return -1;
     if (!o->text && !(o->text = s->default_text = prog_data_path("pride_and_prejudice.txt"))) {
         rg_set_error("out of memory");
         return -1;
@@ -160,6 +164,13 @@ int charlm_train_main(int argc, char **argv)
         if (fl[i].seen && (fl[i].attr & RG_FLAG_MODEL))
             fprintf(stderr, "charlm train: note: %s is ignored, the sizes of %s win\n",
                     fl[i].name, fc.init);
+    /* the plugin first, so --cell may name its cells (a resumed run's is restored later) */
+    if (!fc.resume && ((o.cell_lib && rg_cell_plugin_load(o.cell_lib) != 0) ||
+                       (!fc.init && !lm_cell_find(o.cell, "--cell")))) {
+        fprintf(stderr, "charlm train: %s\n", rg_last_error());
+        rg_flags_free(fl, n);
+        return 2;
+    }
     rg_run *run = rg_run_open(&fc, fl, n);
     train_state s;
     memset(&s, 0, sizeof s);

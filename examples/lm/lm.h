@@ -30,7 +30,7 @@ typedef struct lm_model {
 int lm_model_init(lm_model *m, const rg_cell_type *cell, int64_t V, int64_t E, int64_t H,
                   int L, double dropout, rg_dtype dt, rg_rng *rng);
 void lm_model_free(lm_model *m);
-int lm_state_count(const lm_model *m);  /* 2 for LSTM (h, c), else 1 */
+int lm_state_count(const lm_model *m);  /* the cell's n_state: 2 for LSTM (h, c) */
 /* ids I32 [T,B] -> logits [T*B,V] (row t*B+b).  init: NULL or n_state tensors of
  * [L,B,H]; final: NULL or room for n_state tensors [L,B,H]. */
 rg_tensor *lm_forward(rg_tape *tp, const lm_model *m, rg_tensor *ids,
@@ -39,9 +39,17 @@ rg_tensor *lm_forward(rg_tape *tp, const lm_model *m, rg_tensor *ids,
  * format (add more, then write it).  NULL on error. */
 rg_safetensors *lm_model_container(const lm_model *m, const char *format);
 /* Reads a checkpoint: cell and vocabulary (its metadata form, not parsed) from
- * the metadata, sizes from the tensors, values converted to dt (non-finite
- * values refused).  On error m is left empty.  0 or -1. */
+ * the metadata, sizes from the tensors (H from head.weight, L from the
+ * "rnn.*_l<k>" names, the gate blocks checked against the cell's declared
+ * count), values converted to dt (non-finite values refused).  The cell may be
+ * a built-in or any registered one (a plugin loaded with --cell-lib first); an
+ * unknown cell's message lists the known ones and, when the run that saved it
+ * recorded one, its plugin ('cell-lib').  On error m is left empty.  0 or -1. */
 int lm_model_load(lm_model *m, const char *path, rg_dtype dt);
+/* The cell type of a --cell value, any registered name; NULL with "<what>
+ * 'tree' is not one of lstm, gru, ... (a plugin's cell needs --cell-lib
+ * FILE.so)" in rg_last_error(). */
+const rg_cell_type *lm_cell_find(const char *name, const char *what);
 
 /* Evaluation semantics of CHECKPOINT.md over ids[0..n): zero state, carried
  * through the whole text, sum of -ln p over the n-1 predictions into *sum_nll.

@@ -94,6 +94,59 @@ static int dims2(const rg_safetensors *st, const char *name, int64_t *r, int64_t
     return 0;
 }
 
+const rg_cell_type *lm_cell_find(const char *name, const char *what)
+{
+    const rg_cell_type *cell = name ? rg_cell_type_find(name) : NULL;
+    if (!cell) {
+        char known[512];
+        rg_set_error("%s '%s' is not one of %s (a plugin's cell needs --cell-lib FILE.so)",
+                     what, name ? name : "", rg_cell_type_names(known, sizeof known, ", "));
+    }
+    return cell;
+}
+
+/* The cell named by the checkpoint's metadata; a message that lists the known
+ * cells, and the plugin the run that saved it loaded, when it is unknown.  The
+ * plugin is not loaded from the metadata: opening a model file never runs code
+ * that the file names. */
+static const rg_cell_type *checkpoint_cell(const rg_safetensors *st, const char *path)
+{
+    const char *name = rg_safetensors_get_meta(st, "cell");
+    if (!name) {
+        rg_set_error("%s: not a language-model checkpoint: metadata 'cell' is missing", path);
+        return NULL;
+    }
+    const rg_cell_type *cell = strcmp(name, "rnn") ? rg_cell_type_find(name) : NULL;
+    if (cell)
+        return cell;
+    char known[512];
+    const char *lib = rg_safetensors_get_meta(st, "cell-lib");
+    rg_set_error("%s: metadata 'cell' is '%.64s', not a known cell (%s)%s%.300s%s", path, name,
+                 rg_cell_type_names(known, sizeof known, ", "),
+                 lib && *lib ? "; the run that saved it loaded the plugin " : "",
+                 lib && *lib ? lib : "", lib && *lib ? ": give it with --cell-lib" : "");
+    return NULL;
+}
+
+/* Layers of the recurrent stack: 1 + the largest k of the tensors
+ * "rnn.<role>_l<k>" and "rnn.<role>_l<k>_reverse" (any cell's roles). */
+static int count_layers(const rg_safetensors *st)
+{
+    int L = 0;
+    for (int i = 0; i < rg_safetensors_count(st); i++) {
+        const char *name;
+        rg_safetensors_at(st, i, &name);
+        const char *l = strncmp(name, "rnn.", 4) ? NULL : strrchr(name, 'l');
+        if (!l || l[-1] != '_' || l[1] < '0' || l[1] > '9')
+            continue;
+        char *end;
+        long k = strtol(l + 1, &end, 10);
+        if ((*end == '\0' || !strcmp(end, "_reverse")) && k >= 0 && k < 1000 && k + 1 > L)
+            L = (int)k + 1;
+    }
+    return L;
+}
+
 int lm_model_load(lm_model *m, const char *path, rg_dtype dt)
 {
     memset(m, 0, sizeof *m);
@@ -101,19 +154,11 @@ int lm_model_load(lm_model *m, const char *path, rg_dtype dt)
     if (!st)
         return -1;
     int rc = -1;
-    const char *cell_name = rg_safetensors_get_meta(st, "cell");
-    const rg_cell_type *cell = cell_name ? rg_cell_type_find(cell_name) : NULL;
-    int64_t V, E, GH, H;
+    const rg_cell_type *cell = checkpoint_cell(st, path);
+    int64_t V, E, V2, H, GH, H2;
     const char *vocab = rg_safetensors_get_meta(st, "vocab");
-    if (!cell_name) {
-        rg_set_error("%s: not a language-model checkpoint: metadata 'cell' is missing", path);
+    if (!cell)
         goto done;
-    }
-    if (!cell || !strcmp(cell_name, "rnn")) {
-        rg_set_error("%s: metadata 'cell' is '%s'; expected lstm, gru, rnn_tanh or rnn_relu",
-                     path, cell_name);
-        goto done;
-    }
     if (!vocab || !*vocab) {
         rg_set_error("%s: metadata 'vocab' is missing or empty", path);
         goto done;
@@ -122,26 +167,22 @@ int lm_model_load(lm_model *m, const char *path, rg_dtype dt)
         rg_set_error("%s: tensor 'embed.weight' [V,E] is missing or not 2-dimensional", path);
         goto done;
     }
-    if (dims2(st, "rnn.weight_hh_l0", &GH, &H) != 0) {
-        rg_set_error("%s: tensor 'rnn.weight_hh_l0' is missing or not 2-dimensional", path);
+    /* the hidden size from the head, which every cell has */
+    if (dims2(st, "head.weight", &V2, &H) != 0 || H < 1) {
+        rg_set_error("%s: tensor 'head.weight' [V,H] is missing or not 2-dimensional", path);
         goto done;
     }
-    int G = cell == &rg_cell_lstm ? 4 : cell == &rg_cell_gru ? 3 : 1;
-    if (H < 1 || GH != G * H) {
-        rg_set_error("%s: 'rnn.weight_hh_l0' is [%lld,%lld]; a %s of hidden size %lld needs "
-                     "[%lld,%lld]", path, (long long)GH, (long long)H, cell_name, (long long)H,
-                     (long long)(G * H), (long long)H);
+    /* the declared gate blocks: a checkpoint of another cell fails here, named */
+    if (cell->gates > 0 && rg_safetensors_get(st, "rnn.weight_hh_l0") &&
+        (dims2(st, "rnn.weight_hh_l0", &GH, &H2) != 0 || GH != cell->gates * H || H2 != H)) {
+        rg_set_error("%s: 'rnn.weight_hh_l0' is not [%lld,%lld], the shape a %s of hidden size "
+                     "%lld needs (%d gate blocks)", path, (long long)(cell->gates * H),
+                     (long long)H, cell->name, (long long)H, cell->gates);
         goto done;
     }
-    int L = 0;
-    for (;; L++) {
-        char name[64];
-        snprintf(name, sizeof name, "rnn.weight_ih_l%d", L);
-        if (!rg_safetensors_get(st, name))
-            break;
-    }
+    int L = count_layers(st);
     if (L < 1) {
-        rg_set_error("%s: tensor 'rnn.weight_ih_l0' is missing", path);
+        rg_set_error("%s: no recurrent layer: tensors 'rnn.*_l0' are missing", path);
         goto done;
     }
     if (lm_model_init(m, cell, V, E, H, L, 0.0, dt, NULL) != 0)

@@ -2,6 +2,7 @@
  *   wordlm train   train (see train.c; the run is the training core's)
  *   wordlm sample  --model FILE [--prime WORDS] [--length N] [--temperature T] [--seed S]
  *   wordlm eval    --model FILE --text FILE
+ * (both take --cell-lib FILE.so for a model whose cell a plugin defines)
  * The model is examples/lm's, its vocabulary words (vocab.c). */
 #include <math.h>
 #include <stdlib.h>
@@ -140,7 +141,7 @@ static int eval_text(const lm_model *m, const wordlm_vocab *v, const char *text)
 /* sample and eval: flags, the model, the work */
 static int use_model(int argc, char **argv)
 {
-    const char *cmd = argv[1], *path = NULL, *prime = "it is", *text = NULL;
+    const char *cmd = argv[1], *path = NULL, *prime = "it is", *text = NULL, *cell_lib = NULL;
     int64_t length = 100, seed = 1;
     double temp = 0.8;
     bool sample = !strcmp(cmd, "sample");
@@ -151,6 +152,7 @@ static int use_model(int argc, char **argv)
         {"--temperature", RG_FLAG_DOUBLE, &temp, 1e-3, 100, NULL, "sample: softmax temperature (default 0.8)", 0, 0, 0},
         {"--seed", RG_FLAG_INT, &seed, 0, 9.2e18, NULL, "sample: random seed (default 1)", 0, 0, 0},
         {"--text", RG_FLAG_STRING, &text, 0, 0, NULL, "eval: the text (required)", 0, 0, 0},
+        {"--cell-lib", RG_FLAG_STRING, &cell_lib, 0, 0, NULL, "the cell plugin of a model with a plugin's cell", 0, 0, 0},
     };
     char prog[32];
     snprintf(prog, sizeof prog, "wordlm %s", cmd);
@@ -165,7 +167,7 @@ static int use_model(int argc, char **argv)
     }
     lm_model m;
     wordlm_vocab v;
-    if (load(&m, &v, path) != 0) {
+    if ((cell_lib && rg_cell_plugin_load(cell_lib) != 0) || load(&m, &v, path) != 0) {
         fprintf(stderr, "%s: %s\n", prog, rg_last_error());
         return 1;
     }

@@ -17,7 +17,7 @@ static const char *novels[] = {"emma.txt", "mansfield_park.txt", "northanger_abb
 
 typedef struct train_opts {
     rg_flag_list text;
-    const char *cell;
+    const char *cell, *cell_lib;
     int64_t vocab_size, layers, hidden, embed, unroll, batch;
     double dropout;
     bool carry;
@@ -35,8 +35,8 @@ typedef struct train_state {
 } train_state;
 
 static const char *usage_line =
-    "usage: wordlm train [--text FILE]... [--vocab-size N] [--cell lstm|gru|rnn_tanh|rnn_relu]\n"
-    "                    [--layers N] [--hidden N] [--embed N] [--unroll T] [--batch B]\n"
+    "usage: wordlm train [--text FILE]... [--vocab-size N] [--cell lstm|gru|rnn_tanh|rnn_relu|NAME]\n"
+    "                    [--cell-lib FILE.so] [--layers N] [--hidden N] [--embed N] [--unroll T] [--batch B]\n"
     "                    [--steps N] [--lr X] [--clip X] [--seed S] [--threads N] [--save FILE]\n"
     "                    [--init FILE | --resume FILE] [--log FILE.csv] [--plot FILE.svg]\n"
     "defaults: the five bundled Austen novels, vocabulary 5000, lstm 1x256, embed 128,\n"
@@ -47,7 +47,8 @@ static int program_flags(train_opts *o, rg_flag *fl)
     const rg_flag own[] = {
         {"--text", RG_FLAG_LIST, &o->text, 0, 0, NULL, "a training text; give several to join them (default: the five novels)", RG_FLAG_SAVED | RG_FLAG_PATH | RG_FLAG_OVERRIDE, 0, 0},
         {"--vocab-size", RG_FLAG_INT, &o->vocab_size, 3, 1e6, NULL, "words kept, with <unk> and <eol> (default 5000)", RG_FLAG_MODEL, 0, 0},
-        {"--cell", RG_FLAG_CHOICE, &o->cell, 0, 0, "lstm|gru|rnn_tanh|rnn_relu", "lstm | gru | rnn_tanh | rnn_relu (default lstm)", RG_FLAG_MODEL, 0, 0},
+        {"--cell", RG_FLAG_STRING, &o->cell, 0, 0, NULL, "lstm | gru | rnn_tanh | rnn_relu | a plugin's cell (default lstm)", RG_FLAG_MODEL, 0, 0},
+        {"--cell-lib", RG_FLAG_STRING, &o->cell_lib, 0, 0, NULL, "a cell plugin (shared object) to load first", RG_FLAG_SAVED | RG_FLAG_PATH, 0, 0},
         {"--layers", RG_FLAG_INT, &o->layers, 1, 16, NULL, "recurrent layers (default 1)", RG_FLAG_MODEL, 0, 0},
         {"--hidden", RG_FLAG_INT, &o->hidden, 1, 8192, NULL, "hidden size (default 256)", RG_FLAG_MODEL, 0, 0},
         {"--embed", RG_FLAG_INT, &o->embed, 1, 8192, NULL, "embedding size (default 128)", RG_FLAG_MODEL, 0, 0},
@@ -134,7 +135,7 @@ static int build_model(const train_opts *o, const rg_fit_config *fc, const rg_ru
     rg_rng rng;
     rg_rng_seed(&rng, (uint64_t)fc->seed);
     if (encode(o, s, false) != 0 ||
-        lm_model_init(&s->m, rg_cell_type_find(o->cell), s->vocab.n, o->embed, o->hidden,
+        lm_model_init(&s->m, lm_cell_find(o->cell, "--cell"), s->vocab.n, o->embed, o->hidden,
                       (int)o->layers, o->dropout, RG_F32, &rng) != 0)
         return -1;
     s->m.vocab = wordlm_vocab_format(&s->vocab);
@@ -165,6 +166,9 @@ static int report(const train_state *s, const rg_fit_config *fc, const rg_run *r
 
 static int train(train_opts *o, rg_fit_config *fc, rg_run *run, train_state *s)
 {
+    /* a resumed run's plugin, restored by rg_run_open, before its model loads */
+    if (rg_run_resumed(run) && o->cell_lib && rg_cell_plugin_load(o->cell_lib) != 0)
+        return -1;
     for (int i = 0; o->text.n == 0 && i < 5; i++)
         if (!(s->paths[i] = prog_data_path(novels[i])) ||
             rg_flag_set(&(rg_flag){.name = "--text", .kind = RG_FLAG_LIST, .dest = &o->text},
@@ -211,6 +215,13 @@ int wordlm_train_main(int argc, char **argv)
     n += rg_fit_flags(&fc, fl + n, 40 - n);
     if (!rg_flags_cli("wordlm train", usage_line, fl, n, argc, argv, 2, &status))
         return status;
+    /* the plugin first, so --cell may name its cells (a resumed run's is restored later) */
+    if (!fc.resume && ((o.cell_lib && rg_cell_plugin_load(o.cell_lib) != 0) ||
+                       (!fc.init && !lm_cell_find(o.cell, "--cell")))) {
+        fprintf(stderr, "wordlm train: %s\n", rg_last_error());
+        rg_flags_free(fl, n);
+        return 2;
+    }
     rg_run *run = rg_run_open(&fc, fl, n);
     train_state s;
     memset(&s, 0, sizeof s);
