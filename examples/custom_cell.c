@@ -96,7 +96,7 @@ static void model_free(model *m)
 /* x [T,B,2] -> prediction [B,1] from the last step's output */
 static rg_tensor *model_forward(rg_tape *tp, const model *m, rg_tensor *x)
 {
-    rg_tensor *out = rg_seq_forward(tp, m->rnn, x, NULL, NULL, NULL, NULL);
+    rg_tensor *out = rg_seq_forward_ex(tp, m->rnn, x, NULL);
     if (!out)
         return NULL;
     int64_t T = out->shape[0], B = out->shape[1], W = out->shape[2];

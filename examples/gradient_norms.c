@@ -65,7 +65,7 @@ static rg_tensor *run(rg_tape *tp, const net *n, int64_t T, double x_scale, rg_t
     rg_tensor *x = rg_uniform(tp, RG_F64, RG_DIMS(T, 1, I), -x_scale, x_scale, &r);
     rg_tensor *w = rg_uniform(tp, RG_F64, RG_DIMS(1, 1, H), -1, 1, &r);
     rg_tensor *fin[2];
-    if (!rg_seq_forward(tp, n->rnn, x, NULL, init, fin, NULL))
+    if (!rg_seq_forward_ex(tp, n->rnn, x, &(rg_seq_opts){.init = init, .final = fin}))
         return NULL;
     return rg_sum(tp, rg_mul(tp, fin[0], w));
 }

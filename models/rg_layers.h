@@ -240,31 +240,48 @@ typedef struct rg_seq {
 rg_seq *rg_seq_new(rg_params *P, const char *prefix, const rg_seq_config *cfg, rg_rng *rng);
 void rg_seq_free(rg_seq *s);  /* NULL is fine; the parameters stay in the registry */
 
+/* The optional arguments of a sequence layer's forward; every field may be
+ * left zero (and opts itself NULL), which is the plain case: full lengths,
+ * initial states from the cell, no final states, no dropout.
+ *   rg_seq_forward_ex(tp, rnn, x, &(rg_seq_opts){.lengths = len, .final = fin}) */
+typedef struct rg_seq_opts {
+    /* NULL (every sequence has T steps) or B values in [0,T], sorted or not:
+     * outputs past a sequence's end are zero, its final state is the state after
+     * its own last step (the reverse direction starts there), and padding
+     * changes neither the outputs nor any gradient. */
+    const int32_t *lengths;
+    /* NULL, or n_state tensors (each may be NULL = the cell's initial state) of
+     * [L*D,B,H], PyTorch's h_0 / c_0 layout. */
+    rg_tensor *const *init;
+    /* NULL, or room for n_state tensors: filled with [L*D,B,H] (h_n, c_n).  For
+     * truncated BPTT, rg_detach them (or rg_tensor_copy into persistent
+     * tensors) and pass them as the next chunk's init. */
+    rg_tensor **final;
+    /* Draws the dropout masks; needed only when the tape is training and
+     * cfg.dropout > 0 and L > 1. */
+    rg_rng *dropout_rng;
+} rg_seq_opts;
+
 /* Runs the stack over x [T,B,I]; returns the last layer's output [T,B,D*H]
- * (forward H then reverse H per step, PyTorch's layout).
- *   lengths  NULL (every sequence has T steps) or B values in [0,T], sorted or
- *            not: outputs past a sequence's end are zero, its final state is the
- *            state after its own last step (the reverse direction starts there),
- *            and padding changes neither the outputs nor any gradient.
- *   init     NULL, or n_state tensors (each may be NULL = the cell's initial
- *            state) of [L*D,B,H], PyTorch's h_0 / c_0 layout.
- *   final    NULL, or room for n_state tensors: filled with [L*D,B,H] (h_n, c_n).
- *            For truncated BPTT, rg_detach them (or rg_tensor_copy into
- *            persistent tensors) and pass them as the next chunk's init.
- *   dropout_rng  draws the dropout masks; needed only when the tape is training
- *            and cfg.dropout > 0 and L > 1.
- * NULL on error (message on the tape). */
+ * (forward H then reverse H per step, PyTorch's layout).  opts: see above
+ * (NULL: none).  NULL on error (message in rg_last_error(), and on the tape). */
+rg_tensor *rg_seq_forward_ex(rg_tape *tp, const rg_seq *s, rg_tensor *x, const rg_seq_opts *opts);
+/* The same with the options as trailing arguments (kept for existing callers;
+ * new code: rg_seq_forward_ex). */
 rg_tensor *rg_seq_forward(rg_tape *tp, const rg_seq *s, rg_tensor *x, const int32_t *lengths,
                           rg_tensor *const *init, rg_tensor **final, rg_rng *dropout_rng);
 
 /* The same stack fed through an embedding table: ids I32 [T,B] index emb [V,I]
- * (I = input_size).  Equal to rg_seq_forward(tp, s, rg_embedding(tp, emb, ids),
- * ...), but when the first layer's cells use rg_cell_project_standard (every
+ * (I = input_size).  Equal to rg_seq_forward_ex(tp, s, rg_embedding(tp, emb,
+ * ids), opts), but when the first layer's cells use rg_cell_project_standard (every
  * built-in cell does) and V <= T*B, the V table rows are mapped through W_ih
  * once instead of the T*B looked-up rows, in forward and in backward (a language
  * model's first layer then costs what a second layer without input projection
  * would): cells with step_rows (the built-in LSTM) read their rows straight
  * from the mapped table, the others get them through rg_embedding_linear. */
+rg_tensor *rg_seq_forward_ids_ex(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_tensor *ids,
+                                 const rg_seq_opts *opts);
+/* The same with the options as trailing arguments (kept for existing callers). */
 rg_tensor *rg_seq_forward_ids(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_tensor *ids,
                               const int32_t *lengths, rg_tensor *const *init,
                               rg_tensor **final, rg_rng *dropout_rng);

@@ -124,38 +124,38 @@ static int run_direction(rg_tape *tp, const rg_cell *c, rg_tensor *xp, rg_tensor
     return 0;
 }
 
-/* x [T,B,I] of the layer's dtype and input size. */
-static int check_x(rg_tape *tp, const rg_seq *s, const rg_tensor *x)
+/* x [T,B,I] of the layer's dtype and input size.  fn: the public form called. */
+static int check_x(const char *fn, rg_tape *tp, const rg_seq *s, const rg_tensor *x)
 {
     char b1[64];
     const rg_seq_config *cfg = &s->cfg;
     if (x->rank != 3 || x->dtype != cfg->dtype || x->shape[2] != cfg->input_size)
-        return rg_op_error(tp, "rg_seq_forward: x %s %s, the layer expects [T,B,%lld] %s",
+        return rg_op_error(tp, "%s: x %s %s, the layer expects [T,B,%lld] %s", fn,
                            rg_shape_str(x, b1, sizeof b1), rg_dtype_name(x->dtype),
                            (long long)cfg->input_size, rg_dtype_name(cfg->dtype));
     return 0;
 }
 
-static int check_inputs(rg_tape *tp, const rg_seq *s, int64_t T, int64_t B,
+static int check_inputs(const char *fn, rg_tape *tp, const rg_seq *s, int64_t T, int64_t B,
                         const int32_t *lengths, rg_tensor *const *init)
 {
     char b1[64];
     const rg_seq_config *cfg = &s->cfg;
     if (T < 1 || B < 1)
-        return rg_op_error(tp, "rg_seq_forward: empty input: T = %lld, B = %lld",
-                           (long long)T, (long long)B);
+        return rg_op_error(tp, "%s: empty input: T = %lld, B = %lld", fn, (long long)T,
+                           (long long)B);
     if (lengths)
         for (int64_t b = 0; b < B; b++)
             if (lengths[b] < 0 || lengths[b] > T)
-                return rg_op_error(tp, "rg_seq_forward: lengths[%lld] = %d is outside [0,%lld]",
+                return rg_op_error(tp, "%s: lengths[%lld] = %d is outside [0,%lld]", fn,
                                    (long long)b, (int)lengths[b], (long long)T);
     if (init)
         for (int j = 0; j < cfg->cell->n_state; j++) {
             rg_tensor *h = init[j];
             if (h && (h->rank != 3 || h->shape[0] != s->L * s->D || h->shape[1] != B ||
                       h->shape[2] != cfg->hidden_size || h->dtype != cfg->dtype))
-                return rg_op_error(tp, "rg_seq_forward: initial state %d is %s %s, expected "
-                                   "[%d,%lld,%lld] %s", j, rg_shape_str(h, b1, sizeof b1),
+                return rg_op_error(tp, "%s: initial state %d is %s %s, expected "
+                                   "[%d,%lld,%lld] %s", fn, j, rg_shape_str(h, b1, sizeof b1),
                                    rg_dtype_name(h->dtype), s->L * s->D, (long long)B,
                                    (long long)cfg->hidden_size, rg_dtype_name(cfg->dtype));
         }
@@ -164,12 +164,15 @@ static int check_inputs(rg_tape *tp, const rg_seq *s, int64_t T, int64_t B,
 
 /* The stack over T steps of B sequences.  Layer 0 reads x [T,B,I]; or, when
  * xp0 is given, its directions' input projections xp0[d] [T*B,P] directly; or,
- * when P0 is given, rows ids [T,B] of its directions' mapped tables P0[d]. */
-static rg_tensor *seq_run(rg_tape *tp, const rg_seq *s, int64_t T, int64_t B, rg_tensor *x,
-                          rg_tensor *const *xp0, rg_tensor *const *P0, const rg_tensor *ids,
-                          const int32_t *lengths, rg_tensor *const *init, rg_tensor **final,
-                          rg_rng *dropout_rng)
+ * when P0 is given, rows ids [T,B] of its directions' mapped tables P0[d].
+ * fn names the public form called; o holds the caller's options. */
+static rg_tensor *seq_run(const char *fn, rg_tape *tp, const rg_seq *s, int64_t T, int64_t B,
+                          rg_tensor *x, rg_tensor *const *xp0, rg_tensor *const *P0,
+                          const rg_tensor *ids, const rg_seq_opts *o)
 {
+    const int32_t *lengths = o->lengths;
+    rg_tensor *const *init = o->init;
+    rg_tensor **final = o->final;
     int ns = s->cfg.cell->n_state, L = s->L, D = s->D;
     if (final)
         for (int j = 0; j < ns; j++)
@@ -178,12 +181,12 @@ static rg_tensor *seq_run(rg_tape *tp, const rg_seq *s, int64_t T, int64_t B, rg
         for (int j = 0; j < ns; j++)
             if (init[j] && !init[j]->data)
                 return NULL;
-    if (check_inputs(tp, s, T, B, lengths, init) != 0)
+    if (check_inputs(fn, tp, s, T, B, lengths, init) != 0)
         return NULL;
     int64_t H = s->cfg.hidden_size;
     bool drop = s->cfg.dropout > 0 && L > 1 && rg_tape_training(tp);
-    if (drop && !dropout_rng) {
-        rg_op_error(tp, "rg_seq_forward: dropout %g while training needs a dropout_rng",
+    if (drop && !o->dropout_rng) {
+        rg_op_error(tp, "%s: dropout %g while training needs a dropout_rng", fn,
                     s->cfg.dropout);
         return NULL;
     }
@@ -233,7 +236,7 @@ static rg_tensor *seq_run(rg_tape *tp, const rg_seq *s, int64_t T, int64_t B, rg
             out = both[1] ? rg_concat(tp, 2, both, 2) : NULL; /* [T,B,2H] */
         }
         if (drop && k < L - 1)
-            out = rg_dropout(tp, out, s->cfg.dropout, dropout_rng);
+            out = rg_dropout(tp, out, s->cfg.dropout, o->dropout_rng);
         if (!out)
             return NULL;
         layer_in = out;
@@ -248,43 +251,62 @@ static rg_tensor *seq_run(rg_tape *tp, const rg_seq *s, int64_t T, int64_t B, rg
     return layer_in;
 }
 
+/* The entry checks of the public forms; fn names the one the caller wrote.  A
+ * NULL argument after a failed op repeats the tape's first error. */
+static bool seq_call_ok(const char *fn, rg_tape *tp, const void *s, const void *a,
+                        const char *a_name, const void *b, const char *b_name)
+{
+    if (!tp) {
+        rg_set_error("%s: tape is NULL", fn);
+        return false;
+    }
+    if (s && a && b)
+        return true;
+    if (rg_tape_error(tp))
+        rg_op_error(tp, "%s", rg_tape_error(tp));
+    else
+        rg_op_error(tp, "%s: %s is NULL", fn, !s ? "the layer" : !a ? a_name : b_name);
+    return false;
+}
+
+static const rg_seq_opts no_opts;
+
+static rg_tensor *seq_forward(const char *fn, rg_tape *tp, const rg_seq *s, rg_tensor *x,
+                              const rg_seq_opts *o)
+{
+    if (!seq_call_ok(fn, tp, s, x, "x", x, "x"))
+        return NULL;
+    if (!o)
+        o = &no_opts;
+    if (check_x(fn, tp, s, x) != 0)
+        return NULL;
+    return seq_run(fn, tp, s, x->shape[0], x->shape[1], x, NULL, NULL, NULL, o);
+}
+
+rg_tensor *rg_seq_forward_ex(rg_tape *tp, const rg_seq *s, rg_tensor *x, const rg_seq_opts *opts)
+{
+    return seq_forward("rg_seq_forward_ex", tp, s, x, opts);
+}
+
 rg_tensor *rg_seq_forward(rg_tape *tp, const rg_seq *s, rg_tensor *x, const int32_t *lengths,
                           rg_tensor *const *init, rg_tensor **final, rg_rng *dropout_rng)
 {
-    if (!tp) {
-        rg_set_error("rg_seq_forward: tape is NULL");
-        return NULL;
-    }
-    if (!s || !x) {
-        if (!rg_tape_error(tp))
-            rg_op_error(tp, "rg_seq_forward: %s is NULL", s ? "x" : "the layer");
-        return NULL;
-    }
-    if (check_x(tp, s, x) != 0)
-        return NULL;
-    return seq_run(tp, s, x->shape[0], x->shape[1], x, NULL, NULL, NULL, lengths, init, final,
-                   dropout_rng);
+    rg_seq_opts o = {lengths, init, final, dropout_rng};
+    return seq_forward("rg_seq_forward", tp, s, x, &o);
 }
 
-rg_tensor *rg_seq_forward_ids(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_tensor *ids,
-                              const int32_t *lengths, rg_tensor *const *init,
-                              rg_tensor **final, rg_rng *dropout_rng)
+static rg_tensor *seq_forward_ids(const char *fn, rg_tape *tp, const rg_seq *s, rg_tensor *emb,
+                                  rg_tensor *ids, const rg_seq_opts *o)
 {
-    if (!tp) {
-        rg_set_error("rg_seq_forward_ids: tape is NULL");
+    if (!seq_call_ok(fn, tp, s, emb, "the table", ids, "ids"))
         return NULL;
-    }
-    if (!s || !emb || !ids) {
-        if (!rg_tape_error(tp))
-            rg_op_error(tp, "rg_seq_forward_ids: %s is NULL",
-                        !s ? "the layer" : !emb ? "the table" : "ids");
-        return NULL;
-    }
+    if (!o)
+        o = &no_opts;
     char b1[64], b2[64];
     if (ids->rank != 2 || ids->dtype != RG_I32 || emb->rank != 2 ||
         emb->shape[1] != s->cfg.input_size || emb->dtype != s->cfg.dtype) {
-        rg_op_error(tp, "rg_seq_forward_ids: ids %s %s and table %s %s; the layer expects "
-                    "int32 [T,B] and [V,%lld] %s", rg_shape_str(ids, b1, sizeof b1),
+        rg_op_error(tp, "%s: ids %s %s and table %s %s; the layer expects "
+                    "int32 [T,B] and [V,%lld] %s", fn, rg_shape_str(ids, b1, sizeof b1),
                     rg_dtype_name(ids->dtype), rg_shape_str(emb, b2, sizeof b2),
                     rg_dtype_name(emb->dtype), (long long)s->cfg.input_size,
                     rg_dtype_name(s->cfg.dtype));
@@ -295,10 +317,9 @@ rg_tensor *rg_seq_forward_ids(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_t
     for (int d = 0; d < s->D; d++)
         standard = standard && s->cells[d].type->project == rg_cell_project_standard;
     if (!standard) /* a cell with its own projection: look the rows up first */
-        return seq_run(tp, s, T, B, rg_embedding(tp, emb, ids), NULL, NULL, NULL, lengths, init,
-                       final, dropout_rng);
+        return seq_run(fn, tp, s, T, B, rg_embedding(tp, emb, ids), NULL, NULL, NULL, o);
     for (int d = 0; d < s->D; d++) /* the paths below read weight_ih and bias_ih */
-        if (rg_cell_check_projection(tp, &s->cells[d], "rg_seq_forward_ids") != 0)
+        if (rg_cell_check_projection(tp, &s->cells[d], fn) != 0)
             return NULL;
     /* mapping the table pays when it has no more rows than there are ids */
     bool rows = emb->shape[0] <= T * B;
@@ -309,7 +330,7 @@ rg_tensor *rg_seq_forward_ids(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_t
         for (int d = 0; d < s->D; d++)
             if (!(P0[d] = rg_cell_project_standard(tp, &s->cells[d], emb)))
                 return NULL;
-        return seq_run(tp, s, T, B, NULL, NULL, P0, ids, lengths, init, final, dropout_rng);
+        return seq_run(fn, tp, s, T, B, NULL, NULL, P0, ids, o);
     }
     rg_tensor *xp0[2] = {NULL, NULL};
     for (int d = 0; d < s->D; d++) {
@@ -319,5 +340,19 @@ rg_tensor *rg_seq_forward_ids(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_t
         if (!xp0[d])
             return NULL;
     }
-    return seq_run(tp, s, T, B, NULL, xp0, NULL, NULL, lengths, init, final, dropout_rng);
+    return seq_run(fn, tp, s, T, B, NULL, xp0, NULL, NULL, o);
+}
+
+rg_tensor *rg_seq_forward_ids_ex(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_tensor *ids,
+                                 const rg_seq_opts *opts)
+{
+    return seq_forward_ids("rg_seq_forward_ids_ex", tp, s, emb, ids, opts);
+}
+
+rg_tensor *rg_seq_forward_ids(rg_tape *tp, const rg_seq *s, rg_tensor *emb, rg_tensor *ids,
+                              const int32_t *lengths, rg_tensor *const *init,
+                              rg_tensor **final, rg_rng *dropout_rng)
+{
+    rg_seq_opts o = {lengths, init, final, dropout_rng};
+    return seq_forward_ids("rg_seq_forward_ids", tp, s, emb, ids, &o);
 }

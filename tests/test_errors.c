@@ -110,8 +110,8 @@ static void id_forward(rg_tape *tp, rg_entry *e) {
     memcpy(e->out[0]->data, e->in[0]->data,
            (size_t)e->in[0]->numel * rg_dtype_size(e->in[0]->dtype));
 }
-static const rg_op errtest_op = {"errtest_op", 1, 1, id_shape, id_forward, NULL};
-static const rg_op errtest_broken = {"errtest_broken", 1, 1, id_shape, NULL, NULL};
+static const rg_op errtest_op = {"errtest_op", 1, 1, id_shape, id_forward, NULL, NULL};
+static const rg_op errtest_broken = {"errtest_broken", 1, 1, id_shape, NULL, NULL, NULL};
 
 static void nothing(int k, void *user) {}
 static void deferred(rg_tape *tp, void *ctx) {}
@@ -494,7 +494,13 @@ enum {
     X(seq_ids_null, "rg_seq_forward_ids", BOTH, "NULL ids",                                        \
       NUL(rg_seq_forward_ids(tp, F.seq, F.m43, NULL, NULL, NULL, NULL, NULL)))                     \
     X(seq_ids_shape, "rg_seq_forward_ids", BOTH, "ids [2]",                                        \
-      NUL(rg_seq_forward_ids(tp, F.seq, F.m43, F.ids, NULL, NULL, NULL, NULL)))
+      NUL(rg_seq_forward_ids(tp, F.seq, F.m43, F.ids, NULL, NULL, NULL, NULL)))                    \
+    X(seq_ex_null, "rg_seq_forward_ex", BOTH, "NULL x",                                            \
+      NUL(rg_seq_forward_ex(tp, F.seq, NULL, NULL)))                                               \
+    X(seq_ex_shape, "rg_seq_forward_ex", BOTH, "x [2,3]",                                          \
+      NUL(rg_seq_forward_ex(tp, F.seq, F.m23, &(rg_seq_opts){0})))                                 \
+    X(seq_ids_ex_shape, "rg_seq_forward_ids_ex", BOTH, "ids [2]",                                  \
+      NUL(rg_seq_forward_ids_ex(tp, F.seq, F.m43, F.ids, NULL)))
 
 #define DEFINE_CASE(id, fn, modes, what, expr)                                                 \
     static bool case_##id(rg_tape *tp) { return (expr); }

@@ -196,7 +196,8 @@ static void pytorch_parity(const char *file, double atol, double rtol)
         const int32_t *lengths = has_len ? rc->in[2]->data : NULL;
         rg_tape *tp = rg_tape_new();
         rg_tensor *fin[2] = {0};
-        rg_tensor *out = rg_seq_forward(tp, s, x, lengths, has_h0 ? init : NULL, fin, NULL);
+        rg_seq_opts o = {.lengths = lengths, .init = has_h0 ? init : NULL, .final = fin};
+        rg_tensor *out = rg_seq_forward_ex(tp, s, x, &o);
         cr_assert(out, "%s: %s", rc->name, rg_tape_error(tp));
         rg_tensor *loss = rg_add(tp, dot(tp, out, rc->in[5]), dot(tp, fin[0], rc->in[6]));
         if (lstm)
@@ -294,8 +295,9 @@ static rg_tensor *gc_loss(rg_tape *tp, rg_tensor *const *in, int n, void *user)
     rg_rng r;
     rg_rng_seed(&r, (uint64_t)m->dropout_seed);
     rg_tape_set_training(tp, m->dropout_seed > 0);
-    rg_tensor *out = rg_seq_forward(tp, m->s, m->x, m->lengths, m->use_init ? m->init : NULL,
-                                    fin, &r);
+    rg_seq_opts o = {.lengths = m->lengths, .init = m->use_init ? m->init : NULL, .final = fin,
+                     .dropout_rng = &r};
+    rg_tensor *out = rg_seq_forward_ex(tp, m->s, m->x, &o);
     rg_tensor *loss = dot(tp, out, m->wout);
     for (int j = 0; j < m->s->cfg.cell->n_state; j++)
         loss = rg_add(tp, loss, dot(tp, fin[j], m->wfin[j]));
@@ -464,7 +466,8 @@ Test(models, padded_equals_one_by_one)
     /* padded batch */
     rg_tape *tp = rg_tape_new();
     rg_tensor *fin[2], *init[2] = {h0, c0};
-    rg_tensor *out = rg_seq_forward(tp, s, x, lengths, init, fin, NULL);
+    rg_tensor *out =
+        rg_seq_forward_ex(tp, s, x, &(rg_seq_opts){.lengths = lengths, .init = init, .final = fin});
     rg_tensor *loss = rg_add(tp, dot(tp, out, wout), dot(tp, fin[0], wh));
     cr_assert(loss && rg_backward(tp, loss) == 0, "%s", rg_tape_error(tp));
     rg_tensor *gp[16];
@@ -507,7 +510,7 @@ Test(models, padded_equals_one_by_one)
         rg_set_requires_grad(xb, true);
         rg_set_requires_grad(hb, true);
         rg_tensor *fb[2], *ib[2] = {hb, cb};
-        rg_tensor *ob = rg_seq_forward(t1, s, xb, NULL, ib, fb, NULL);
+        rg_tensor *ob = rg_seq_forward_ex(t1, s, xb, &(rg_seq_opts){.init = ib, .final = fb});
         rg_tensor *lb = rg_add(t1, dot(t1, ob, wb), dot(t1, fb[0], whb));
         cr_assert(lb && rg_backward(t1, lb) == 0, "%s", rg_tape_error(t1));
         for (int64_t t = 0; t < Tb; t++) {
@@ -566,7 +569,7 @@ Test(models, truncated_bptt_chunks)
     rg_tensor *x = random_tensor(RG_F64, RG_DIMS(T, B, I), &r);
     rg_tape *tp = rg_tape_new();
     rg_tensor *fin[2];
-    rg_tensor *whole = rg_seq_forward(tp, s, x, NULL, NULL, fin, NULL);
+    rg_tensor *whole = rg_seq_forward_ex(tp, s, x, &(rg_seq_opts){.final = fin});
     cr_assert(whole);
     /* persistent carried state, filled by copy after each chunk */
     rg_tensor *carry[2] = {rg_zeros(NULL, RG_F64, RG_DIMS(2, B, H)),
@@ -577,7 +580,7 @@ Test(models, truncated_bptt_chunks)
         rg_tape_reset(tc);
         rg_tensor *xc = rg_slice(tc, x, 0, c0, n);
         rg_tensor *fc[2];
-        rg_tensor *oc = rg_seq_forward(tc, s, xc, NULL, carry, fc, NULL);
+        rg_tensor *oc = rg_seq_forward_ex(tc, s, xc, &(rg_seq_opts){.init = carry, .final = fc});
         cr_assert(oc, "%s", rg_tape_error(tc));
         rg_tensor *loss = rg_sum(tc, oc);
         cr_assert_eq(rg_backward(tc, loss), 0, "%s", rg_tape_error(tc));
@@ -619,7 +622,7 @@ Test(models, cell_step_matches_sequence)
         rg_tensor_copy(s->cells[0].param[j], c.param[j]);
     rg_tensor *x = random_tensor(RG_F64, RG_DIMS(3, 2, 3), &r);
     rg_tape *tp = rg_tape_new();
-    rg_tensor *out = rg_seq_forward(tp, s, x, NULL, NULL, NULL, NULL);
+    rg_tensor *out = rg_seq_forward_ex(tp, s, x, NULL);
     rg_tensor *h = NULL;
     for (int64_t t = 0; t < 3; t++) {
         rg_tensor *xt = rg_reshape(tp, rg_slice(tp, x, 0, t, 1), RG_DIMS(2, 3));
@@ -674,35 +677,129 @@ Test(models, error_paths)
     rg_seq *s = rg_seq_new(P, "rnn", &cfg, NULL);
     rg_tape *tp = rg_tape_new();
     rg_tensor *bad = rg_zeros(tp, RG_F64, RG_DIMS(5, 2, 7));
-    cr_expect_null(rg_seq_forward(tp, s, bad, NULL, NULL, NULL, NULL));
+    cr_expect_null(rg_seq_forward_ex(tp, s, bad, NULL));
     cr_expect(rg_tape_error(tp) && strstr(rg_tape_error(tp), "[5,2,7]"), "%s",
               rg_tape_error(tp));
     rg_tape_reset(tp);
     rg_tensor *x = rg_zeros(tp, RG_F64, RG_DIMS(5, 2, 4));
-    cr_expect_null(rg_seq_forward(tp, s, x, (const int32_t[]){5, 6}, NULL, NULL, NULL));
+    cr_expect_null(rg_seq_forward_ex(tp, s, x, &(rg_seq_opts){.lengths = (const int32_t[]){5, 6}}));
     cr_expect(strstr(rg_tape_error(tp), "lengths[1]"), "%s", rg_tape_error(tp));
     rg_tape_reset(tp);
     x = rg_zeros(tp, RG_F64, RG_DIMS(5, 2, 4));
     rg_tensor *h0[2] = {rg_zeros(tp, RG_F64, RG_DIMS(1, 2, 3)), NULL};
-    cr_expect_null(rg_seq_forward(tp, s, x, NULL, h0, NULL, NULL));
+    cr_expect_null(rg_seq_forward_ex(tp, s, x, &(rg_seq_opts){.init = h0}));
     cr_expect(strstr(rg_tape_error(tp), "initial state"), "%s", rg_tape_error(tp));
     rg_tape_reset(tp);
     x = rg_zeros(tp, RG_F32, RG_DIMS(5, 2, 4));
-    cr_expect_null(rg_seq_forward(tp, s, x, NULL, NULL, NULL, NULL));
+    cr_expect_null(rg_seq_forward_ex(tp, s, x, NULL));
     rg_tape_reset(tp);
-    cr_expect_null(rg_seq_forward(tp, s, NULL, NULL, NULL, NULL, NULL));
-    cr_expect_str_eq(rg_tape_error(tp), "rg_seq_forward: x is NULL");
+    cr_expect_null(rg_seq_forward_ex(tp, s, NULL, NULL));
+    cr_expect_str_eq(rg_tape_error(tp), "rg_seq_forward_ex: x is NULL");
     rg_tape_reset(tp);
     /* dropout while training needs an rng */
     s->cfg.dropout = 0.5;
     rg_tape_set_training(tp, true);
     x = rg_zeros(tp, RG_F64, RG_DIMS(5, 2, 4));
-    cr_expect_null(rg_seq_forward(tp, s, x, NULL, NULL, NULL, NULL));
+    cr_expect_null(rg_seq_forward_ex(tp, s, x, NULL));
     cr_expect(strstr(rg_tape_error(tp), "dropout"), "%s", rg_tape_error(tp));
     rg_seq_config badcfg = cfg;
     badcfg.num_layers = 0;
     cr_expect_null(rg_seq_new(P, "other", &badcfg, NULL));
     rg_tape_free(tp);
+    rg_seq_free(s);
+    rg_params_free(P);
+}
+
+/* max |a - b| over two tensors of one shape (INFINITY when either is missing). */
+static double max_diff(const rg_tensor *a, const rg_tensor *b)
+{
+    if (!a || !b || !rg_same_shape(a, b))
+        return INFINITY;
+    double m = 0;
+    for (int64_t i = 0; i < a->numel; ++i)
+        m = fmax(m, fabs(rg_get(a, i) - rg_get(b, i)));
+    return m;
+}
+
+/* rg_seq_forward_ex takes its optional arguments in an rg_seq_opts: with every
+ * option set (lengths, a partial initial state, final states, dropout while
+ * training) it equals the legacy form with trailing arguments, bit for bit; a
+ * NULL opts equals a zeroed one and the legacy form with four NULLs; the _ids
+ * forms likewise; errors name the form that was called. */
+Test(models, seq_forward_options_struct)
+{
+    rg_rng r;
+    rg_rng_seed(&r, 31);
+    rg_params *P = rg_params_new();
+    rg_seq_config cfg = {.cell = &rg_cell_lstm, .input_size = 4, .hidden_size = 3,
+                         .num_layers = 2, .bidirectional = true, .dropout = 0.3,
+                         .dtype = RG_F64};
+    rg_seq *s = rg_seq_new(P, "rnn", &cfg, &r);
+    cr_assert_not_null(s, "%s", rg_last_error());
+    rg_tensor *x = rg_uniform(NULL, RG_F64, RG_DIMS(5, 3, 4), -1, 1, &r);
+    rg_tensor *h0 = rg_uniform(NULL, RG_F64, RG_DIMS(4, 3, 3), -1, 1, &r);
+    rg_tensor *emb = rg_uniform(NULL, RG_F64, RG_DIMS(6, 4), -1, 1, &r);
+    rg_tensor *ids = rg_from_data(NULL, RG_I32, RG_DIMS(5, 3),
+                                  (int32_t[]){0, 1, 2, 3, 4, 5, 5, 4, 3, 2, 1, 0, 1, 3, 5});
+    const int32_t len[3] = {5, 2, 4};
+    rg_tensor *init[2] = {h0, NULL}; /* c_0 from the cell */
+    rg_tape *tp = rg_tape_new();
+    rg_tape_set_training(tp, true);
+
+    for (int ids_form = 0; ids_form < 2; ++ids_form) {
+        rg_tensor *y[2], *fin[2][2] = {{0}};
+        for (int form = 0; form < 2; ++form) {
+            rg_rng dr;
+            rg_rng_seed(&dr, 7); /* the same dropout masks both times */
+            rg_seq_opts o = {.lengths = len, .init = init, .final = fin[form], .dropout_rng = &dr};
+            if (ids_form)
+                y[form] = form ? rg_seq_forward_ids_ex(tp, s, emb, ids, &o)
+                               : rg_seq_forward_ids(tp, s, emb, ids, len, init, fin[form], &dr);
+            else
+                y[form] = form ? rg_seq_forward_ex(tp, s, x, &o)
+                               : rg_seq_forward(tp, s, x, len, init, fin[form], &dr);
+            cr_assert_not_null(y[form], "%s", rg_last_error());
+        }
+        cr_expect_eq(max_diff(y[0], y[1]), 0.0, "output (ids form %d)", ids_form);
+        cr_expect_eq(max_diff(fin[0][0], fin[1][0]), 0.0, "h_n (ids form %d)", ids_form);
+        cr_expect_eq(max_diff(fin[0][1], fin[1][1]), 0.0, "c_n (ids form %d)", ids_form);
+        cr_expect(fin[1][0]->shape[0] == 4 && fin[1][0]->shape[1] == 3, "h_n is [L*D,B,H]");
+        rg_tape_reset(tp);
+    }
+
+    /* no options: NULL, a zeroed struct and four NULLs agree (not training) */
+    rg_tape_set_training(tp, false);
+    rg_tensor *plain[3] = {rg_seq_forward_ex(tp, s, x, NULL),
+                           rg_seq_forward_ex(tp, s, x, &(rg_seq_opts){0}),
+                           rg_seq_forward(tp, s, x, NULL, NULL, NULL, NULL)};
+    cr_assert(plain[0] && plain[1] && plain[2], "%s", rg_last_error());
+    cr_expect_eq(max_diff(plain[0], plain[1]), 0.0);
+    cr_expect_eq(max_diff(plain[0], plain[2]), 0.0);
+    rg_tape_reset(tp);
+
+    /* errors name the form called; a NULL after a failed op repeats the first error */
+    cr_expect_null(rg_seq_forward_ex(NULL, s, x, NULL));
+    cr_expect_str_eq(rg_last_error(), "rg_seq_forward_ex: tape is NULL");
+    cr_expect_null(rg_seq_forward_ids_ex(tp, s, emb, NULL, NULL));
+    cr_expect_str_eq(rg_last_error(), "rg_seq_forward_ids_ex: ids is NULL");
+    rg_tape_reset(tp);
+    cr_expect_null(rg_seq_forward_ids_ex(tp, s, x, ids, NULL));
+    cr_expect(strstr(rg_last_error(), "rg_seq_forward_ids_ex: ids [5,3] int32 and table [5,3,4]"),
+              "%s", rg_last_error());
+    rg_tape_reset(tp);
+    rg_tensor *bad = rg_matmul(tp, x, x); /* fails: the tape's first error */
+    cr_expect_null(bad);
+    char first[256];
+    snprintf(first, sizeof first, "%s", rg_last_error());
+    rg_set_error("unrelated");
+    cr_expect_null(rg_seq_forward_ex(tp, s, bad, &(rg_seq_opts){.lengths = len}));
+    cr_expect_str_eq(rg_last_error(), first);
+
+    rg_tape_free(tp);
+    rg_tensor_free(x);
+    rg_tensor_free(h0);
+    rg_tensor_free(emb);
+    rg_tensor_free(ids);
     rg_seq_free(s);
     rg_params_free(P);
 }
@@ -725,7 +822,8 @@ static void fused_vs_composed(const rg_cell_type *fused, const rg_cell_type *pla
         rg_tape *tp = rg_tape_new();
         rg_tensor *x = rg_uniform(tp, dt, RG_DIMS(6, 2, 3), -1, 1, &r);
         rg_tensor *w = rg_uniform(tp, dt, RG_DIMS(6, 2, 8), -1, 1, &r);
-        rg_tensor *y = rg_seq_forward(tp, s, x, (const int32_t[]){6, 4}, NULL, NULL, NULL);
+        rg_tensor *y =
+            rg_seq_forward_ex(tp, s, x, &(rg_seq_opts){.lengths = (const int32_t[]){6, 4}});
         rg_tensor *loss = rg_sum(tp, rg_mul(tp, y, w));
         cr_assert_not_null(loss, "%s", rg_tape_error(tp));
         cr_assert_eq(rg_backward(tp, loss), 0, "%s", rg_tape_error(tp));
@@ -788,9 +886,9 @@ static void ids_vs_lookup(const rg_cell_type *cell, int64_t V, bool bidir)
         rg_tensor *w = rg_uniform(tp, RG_F64, RG_DIMS(5, 2, bidir ? 8 : 4), -1, 1, &r);
         rg_tensor *fin[2] = {0};
         const int32_t len[2] = {5, 3};
-        rg_tensor *y = pass == 0 ? rg_seq_forward_ids(tp, s, emb, ids, len, NULL, fin, NULL)
-                                 : rg_seq_forward(tp, s, rg_embedding(tp, emb, ids), len, NULL,
-                                                  fin, NULL);
+        rg_seq_opts o = {.lengths = len, .final = fin};
+        rg_tensor *y = pass == 0 ? rg_seq_forward_ids_ex(tp, s, emb, ids, &o)
+                                 : rg_seq_forward_ex(tp, s, rg_embedding(tp, emb, ids), &o);
         rg_tensor *loss = rg_add(tp, rg_sum(tp, rg_mul(tp, y, w)), rg_sum(tp, fin[0]));
         cr_assert_not_null(loss, "%s", rg_tape_error(tp));
         cr_assert_eq(rg_backward(tp, loss), 0, "%s", rg_tape_error(tp));
