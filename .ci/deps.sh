@@ -4,7 +4,7 @@
 #   bash .ci/deps.sh            build + test dependencies
 #   bash .ci/deps.sh --fuzz     also clang and its fuzzer runtime
 set -u
-PKGS="meson ninja-build pkg-config gcc libc6-dev libcriterion-dev uthash-dev libopenblas-dev libcjson-dev libopenmpi-dev openmpi-bin"
+PKGS="meson ninja-build pkg-config gcc libc6-dev libcriterion-dev uthash-dev libopenblas-dev libcjson-dev libopenmpi-dev openmpi-bin graphviz"
 [ "${1:-}" = "--fuzz" ] && PKGS="$PKGS clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
