@@ -315,6 +315,25 @@ int rg_tape_dot(const rg_tape *tp, FILE *f, const rg_dot_opts *opts);
 void rg_set_threads(int n);
 int rg_get_threads(void);
 const char *rg_blas_name(void);   /* "openblas" or "builtin" */
+/* OpenBLAS's kernel for this CPU (openblas_get_corename(): "Haswell",
+ * "SkylakeX", ...), or "builtin". */
+const char *rg_blas_core(void);
+
+/* ---- kernel variants -----------------------------------------------------------
+ * The default build carries the hot loops (activations, fused gates, elementwise
+ * ops, reductions, softmax and losses, optimizers, clipping, the built-in GEMM)
+ * compiled for baseline x86-64, AVX2+FMA and AVX-512, and runs the best the CPU
+ * has; the environment variable RG_KERNELS=baseline|avx2+fma|avx512 at start
+ * chooses a lower one.  The variants compute the same values up to rounding
+ * (the float32 activations of ops/fastmath.h: a few ulp).  A -Dnative=true
+ * build has one variant, "native"; a build for another CPU family, "baseline". */
+const char *rg_cpu_kernels(void);    /* the variant in use: "avx512", "avx2+fma", ... */
+/* The k-th variant this build and CPU can run, from 0 ("baseline"), or NULL. */
+const char *rg_cpu_variant(int k);
+/* Runs the variant named from now on (NULL or "auto": the best); -1 when the
+ * name is unknown or the CPU lacks it.  For tests and benchmarks: call it while
+ * no other thread runs the library. */
+int rg_cpu_force(const char *name);
 
 #ifdef __cplusplus
 }

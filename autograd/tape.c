@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "rg_kernel.h"
 
 #define RG_FIRST_CHUNK ((size_t)1 << 20)
 
@@ -249,6 +250,14 @@ static void *persistent_grad(rg_tape *tp, rg_tensor *t) {
     return t->grad;
 }
 
+/* d[0..n) += g[0..n) in t's float type. */
+RG_KERNEL(grad_add, (rg_dtype dt, void *d, const void *g, int64_t n), (dt, d, g, n)) {
+    if (dt == RG_F32)
+        for (int64_t k = 0; k < n; ++k) ((float *)d)[k] += ((const float *)g)[k];
+    else
+        for (int64_t k = 0; k < n; ++k) ((double *)d)[k] += ((const double *)g)[k];
+}
+
 int rg_tape_reduce_grads(rg_tape *tp) {
     if (!tp) {
         rg_set_error("rg_tape_reduce_grads: tape is NULL");
@@ -260,15 +269,7 @@ int rg_tape_reduce_grads(rg_tape *tp) {
         if (!t) continue;
         void *dst = persistent_grad(tp, t);
         if (!dst) return -1;
-        if (t->dtype == RG_F32) {
-            float *d = dst;
-            const float *g = tp->pg[i].g;
-            for (int64_t k = 0; k < t->numel; ++k) d[k] += g[k];
-        } else {
-            double *d = dst;
-            const double *g = tp->pg[i].g;
-            for (int64_t k = 0; k < t->numel; ++k) d[k] += g[k];
-        }
+        grad_add(t->dtype, dst, tp->pg[i].g, t->numel);
     }
     return 0;
 }

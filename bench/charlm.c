@@ -8,13 +8,17 @@
  *
  *   bench_charlm --config small --threads 1 --seconds 10 --text data/pride_and_prejudice.txt
  *
- * prints `RESULT {json}` with chars_per_s, ms_per_step, peak_rss_mb and the
- * arena bytes per time step. */
+ * prints `RESULT {json}` with chars_per_s, ms_per_step, peak_rss_mb, the
+ * arena bytes per time step, the kernel variant and OpenBLAS's kernel, and
+ * cpu_s: the process's CPU seconds over the timed steps (chars_per_cpu_s is
+ * steadier than chars_per_s on a machine that other jobs share).
+ * --kernels baseline|avx2+fma|avx512 runs a lower kernel variant than the best. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "lm.h"
 
@@ -31,7 +35,7 @@ static const config CONFIGS[] = {
 };
 
 typedef struct bench_opts {
-    const char *config, *text, *parallel;
+    const char *config, *text, *parallel, *kernels;
     int64_t threads, micro_shards;
     double seconds;
 } bench_opts;
@@ -58,10 +62,18 @@ static int32_t *encode(const char *path, int64_t *n, int64_t *V)
     return ids;
 }
 
+/* CPU seconds of this process (every thread) */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* steps until `seconds` have passed: warm-up, a one-second calibration, the
  * run (under mpirun every rank follows rank 0's clock) */
 static int timed(rg_trainer *tr, const config *c, double seconds, int *steps, double *dt,
-                 double *loss)
+                 double *cpu, double *loss)
 {
     int warm = c->unroll > 1000 ? 1 : 5, calib = 0;
     for (int i = 0; i < warm; ++i)
@@ -79,10 +91,12 @@ static int timed(rg_trainer *tr, const config *c, double seconds, int *steps, do
     rg_dist_broadcast(&n, sizeof n, 0);
     *steps = n < 3 ? 3 : (int)n;
     t0 = rg_now();
+    double c0 = cpu_now();
     for (int i = 0; i < *steps; ++i)
         if (rg_trainer_step(tr, 2e-3, loss, NULL) != 0)
             return -1;
     *dt = rg_now() - t0;
+    *cpu = cpu_now() - c0;
     return 0;
 }
 
@@ -106,13 +120,13 @@ static int bench(const bench_opts *o, const config *c)
                             .seed = 1};
     rg_trainer *tr = NULL;
     int rc = -1, steps = 0;
-    double dt = 0, loss = NAN, t_begin = 0;
+    double dt = 0, cpu = 0, loss = NAN, t_begin = 0;
     if (ids && lm_model_init(&m, rg_cell_type_find(c->cell), V, c->hidden, c->hidden,
                              (int)c->layers, 0.0, RG_F32, &rng) == 0 &&
         lm_task_init(&task, &m, ids, n, 0, c->unroll, c->batch, false, "bench") == 0) {
         rg_fit_task ft = lm_fit_task(&task, false);
         t_begin = rg_now();
-        if ((tr = rg_trainer_new(&ft, &tc)) && timed(tr, c, o->seconds, &steps, &dt, &loss) == 0)
+        if ((tr = rg_trainer_new(&ft, &tc)) && timed(tr, c, o->seconds, &steps, &dt, &cpu, &loss) == 0)
             rc = 0;
     }
     if (rc == 0) {
@@ -125,12 +139,14 @@ static int bench(const bench_opts *o, const config *c)
                "\"ms_per_step\": %.3f, \"chars_per_s\": %.1f, \"peak_rss_mb\": %.1f, "
                "\"arena_bytes_per_timestep\": %.0f, \"tape_entries\": %zu, \"last_loss\": %.4f, "
                "\"blas\": \"%s\", \"parallel\": \"%s\", \"shards\": %d, \"ranks\": %d, "
-               "\"comm_share\": %.4f, \"deterministic\": %d}\n",
+               "\"comm_share\": %.4f, \"deterministic\": %d, \"kernels\": \"%s\", "
+               "\"blas_core\": \"%s\", \"cpu_s\": %.3f, \"chars_per_cpu_s\": %.1f}\n",
                c->name, (long long)o->threads, steps, dt, 1e3 * dt / steps,
                (double)(c->batch * c->unroll) * steps / dt, ru.ru_maxrss / 1024.0,
                (double)rg_tape_arena_bytes(tp) / (double)c->unroll, rg_tape_entries(tp), loss,
                rg_blas_name(), shards > 1 ? "data" : "blas", shards, rg_dist_size(),
-               rg_trainer_comm_seconds(tr) / t_all, o->micro_shards > 0);
+               rg_trainer_comm_seconds(tr) / t_all, o->micro_shards > 0, rg_cpu_kernels(),
+               rg_blas_core(), cpu, (double)(c->batch * c->unroll) * steps / cpu);
     }
     rg_trainer_free(tr);
     lm_task_free(&task);
@@ -144,7 +160,7 @@ int main(int argc, char **argv)
     if (rg_main_init("bench_charlm", &argc, &argv) != 0)
         return rg_main_end("bench_charlm", 1);
     bench_opts o = {.config = "small", .text = "data/pride_and_prejudice.txt",
-                    .parallel = "data", .threads = 1, .seconds = 10};
+                    .parallel = "data", .kernels = "auto", .threads = 1, .seconds = 10};
     rg_flag fl[] = {
         {"--config", RG_FLAG_CHOICE, &o.config, 0, 0, "tiny|small|medium|large|gru-medium|rnn-medium|long", "model and batch (default small)", 0, 0, 0},
         {"--threads", RG_FLAG_INT, &o.threads, 1, 1024, NULL, "threads (default 1)", 0, 0, 0},
@@ -152,11 +168,16 @@ int main(int argc, char **argv)
         {"--text", RG_FLAG_STRING, &o.text, 0, 0, NULL, "training text", 0, 0, 0},
         {"--deterministic-shards", RG_FLAG_INT, &o.micro_shards, 0, 64, NULL, "deterministic mode with this many micro-shards (default 0: off)", 0, 0, 0},
         {"--parallel", RG_FLAG_CHOICE, &o.parallel, 0, 0, "data|blas", "data: a batch shard per thread; blas: threads inside BLAS", 0, 0, 0},
+        {"--kernels", RG_FLAG_CHOICE, &o.kernels, 0, 0, "auto|baseline|avx2+fma|avx512|native", "kernel variant (default auto: the best the CPU has)", 0, 0, 0},
     };
     int status;
-    if (!rg_flags_cli("bench_charlm", "usage: bench_charlm [flags]", fl, 6, argc, argv, 1,
+    if (!rg_flags_cli("bench_charlm", "usage: bench_charlm [flags]", fl, 7, argc, argv, 1,
                       &status))
         return status;
+    if (rg_cpu_force(o.kernels) != 0) {
+        fprintf(stderr, "bench_charlm: %s\n", rg_last_error());
+        return rg_main_end("bench_charlm", 1);
+    }
     const config *c = NULL;
     for (size_t k = 0; k < sizeof CONFIGS / sizeof CONFIGS[0]; ++k)
         if (!strcmp(CONFIGS[k].name, o.config))

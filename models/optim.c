@@ -4,6 +4,7 @@
  * same order of operations as torch's single-tensor CPU path, so that float64
  * results agree with PyTorch to rounding. */
 #include "retrograd.h"
+#include "rg_kernel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -36,8 +37,10 @@ struct rg_optim {
 
 /* SGD.  g: [n] gradient, b: [n] momentum buffer or NULL when momentum == 0. */
 #define RG_SGD_KERNEL(T, NAME)                                                    \
-    static void NAME(T *restrict p, const T *restrict g, T *restrict b, int64_t n, \
-                     const rg_optim_config *c, bool first) {                      \
+    RG_KERNEL(NAME,                                                               \
+              (T *restrict p, const T *restrict g, T *restrict b, int64_t n,      \
+               const rg_optim_config *c, bool first),                              \
+              (p, g, b, n, c, first)) {                                           \
         const T wd = (T)c->weight_decay, mom = (T)c->momentum;                    \
         const T keep = (T)(1.0 - c->dampening), nlr = (T)(-c->lr);                \
         const bool has_wd = c->weight_decay != 0.0;                               \
@@ -57,8 +60,10 @@ RG_SGD_KERNEL(double, sgd_f64)
 /* Adam / AdamW at step t (this parameter's count, already incremented).
  * m, v: [n] first and second moments. */
 #define RG_ADAM_KERNEL(T, SQRT, NAME)                                             \
-    static void NAME(T *restrict p, const T *restrict g, T *restrict m,            \
-                     T *restrict v, int64_t n, const rg_optim_config *c, double t) { \
+    RG_KERNEL(NAME,                                                               \
+              (T *restrict p, const T *restrict g, T *restrict m, T *restrict v,  \
+               int64_t n, const rg_optim_config *c, double t),                     \
+              (p, g, m, v, n, c, t)) {                                            \
         const bool decoupled = c->kind == RG_ADAMW;                               \
         const bool has_wd = !decoupled && c->weight_decay != 0.0;                 \
         const T wd = (T)c->weight_decay;                                          \
@@ -365,7 +370,7 @@ int rg_optim_state_load(rg_optim *opt, const char *name, const rg_tensor *src) {
 /* ---- clipping -------------------------------------------------------------------- */
 
 /* Sum of squares of every gradient element, in double. */
-static double grad_sumsq(const rg_params *P) {
+RG_KERNEL_T(double, grad_sumsq, (const rg_params *P), (P)) {
     double ss = 0.0;
     int n = rg_params_count(P);
     for (int i = 0; i < n; i++) {
@@ -421,21 +426,8 @@ double rg_grad_norm(const rg_params *P) {
     return total;
 }
 
-double rg_clip_grad_norm(rg_params *P, double max_norm) {
-    if (!P || !isfinite(max_norm) || max_norm < 0.0) {
-        if (!P)
-            rg_set_error("rg_clip_grad_norm: parameter registry is NULL");
-        else
-            rg_set_error("rg_clip_grad_norm: max_norm is %g, must be finite and >= 0", max_norm);
-        return -1.0;
-    }
-    double total = sqrt(grad_sumsq(P));
-    if (!isfinite(total)) {
-        report_nonfinite(P, "rg_clip_grad_norm", total);
-        return total;
-    }
-    double coef = max_norm / (total + 1e-6);
-    if (coef >= 1.0) return total;
+/* Every gradient times coef. */
+RG_KERNEL(grad_scale, (rg_params *P, double coef), (P, coef)) {
     int n = rg_params_count(P);
     for (int i = 0; i < n; i++) {
         rg_tensor *p = rg_params_at(P, i, NULL);
@@ -449,17 +441,10 @@ double rg_clip_grad_norm(rg_params *P, double max_norm) {
             for (int64_t k = 0; k < p->numel; k++) g[k] *= coef;
         }
     }
-    return total;
 }
 
-int rg_clip_grad_value(rg_params *P, double clip) {
-    if (!P || !isfinite(clip) || clip < 0.0) {
-        if (!P)
-            rg_set_error("rg_clip_grad_value: parameter registry is NULL");
-        else
-            rg_set_error("rg_clip_grad_value: clip is %g, must be finite and >= 0", clip);
-        return -1;
-    }
+/* Every gradient element clamped to [-clip, clip]. */
+RG_KERNEL(grad_clamp, (rg_params *P, double clip), (P, clip)) {
     int n = rg_params_count(P);
     for (int i = 0; i < n; i++) {
         rg_tensor *p = rg_params_at(P, i, NULL);
@@ -475,6 +460,36 @@ int rg_clip_grad_value(rg_params *P, double clip) {
                 g[k] = g[k] > clip ? clip : g[k] < -clip ? -clip : g[k];
         }
     }
+}
+
+double rg_clip_grad_norm(rg_params *P, double max_norm) {
+    if (!P || !isfinite(max_norm) || max_norm < 0.0) {
+        if (!P)
+            rg_set_error("rg_clip_grad_norm: parameter registry is NULL");
+        else
+            rg_set_error("rg_clip_grad_norm: max_norm is %g, must be finite and >= 0", max_norm);
+        return -1.0;
+    }
+    double total = sqrt(grad_sumsq(P));
+    if (!isfinite(total)) {
+        report_nonfinite(P, "rg_clip_grad_norm", total);
+        return total;
+    }
+    double coef = max_norm / (total + 1e-6);
+    if (coef >= 1.0) return total;
+    grad_scale(P, coef);
+    return total;
+}
+
+int rg_clip_grad_value(rg_params *P, double clip) {
+    if (!P || !isfinite(clip) || clip < 0.0) {
+        if (!P)
+            rg_set_error("rg_clip_grad_value: parameter registry is NULL");
+        else
+            rg_set_error("rg_clip_grad_value: clip is %g, must be finite and >= 0", clip);
+        return -1;
+    }
+    grad_clamp(P, clip);
     return 0;
 }
 

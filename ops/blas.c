@@ -5,17 +5,21 @@
 #include <string.h>
 
 #include "ops_internal.h"
+#include "rg_kernel.h"
 
 #ifdef RG_HAVE_CBLAS
 #include <cblas.h>
 #endif
 
-/* The built-in kernel, written once for both float types.  C = alpha*op(A)op(B)
- * + beta*C.  Loop orders keep the innermost loop contiguous so it vectorises:
- * i-p-j when B is read as stored, i-j-p (a dot product) when B is transposed. */
+/* The built-in kernel, written once for both float types, compiled for every
+ * kernel variant (rg_kernel.h).  C = alpha*op(A)op(B) + beta*C.  Loop orders keep
+ * the innermost loop contiguous so it vectorises: i-p-j when B is read as
+ * stored, i-j-p (a dot product) when B is transposed. */
 #define DEFINE_GEMM_BUILTIN(NAME, T)                                                   \
-    void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,  \
-              int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {       \
+    RG_KERNEL(NAME##_k,                                                                \
+              (bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, \
+               int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc),       \
+              (ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) {                \
         for (int64_t i = 0; i < M; ++i) {                                              \
             T *c = C + i * ldc;                                                        \
             if (beta == 0)                                                             \
@@ -48,6 +52,10 @@
                 }                                                                      \
             }                                                                          \
         }                                                                              \
+    }                                                                                  \
+    void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,  \
+              int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {       \
+        NAME##_k(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                \
     }
 
 DEFINE_GEMM_BUILTIN(rg_gemm_builtin_f32, float)
@@ -114,6 +122,15 @@ int rg_get_threads(void) { return g_threads; }
 const char *rg_blas_name(void) {
 #ifdef RG_HAVE_CBLAS
     return "openblas";
+#else
+    return "builtin";
+#endif
+}
+
+const char *rg_blas_core(void) {
+#ifdef RG_HAVE_CBLAS
+    const char *core = openblas_get_corename();
+    return core ? core : "unknown";
 #else
     return "builtin";
 #endif

@@ -7,6 +7,10 @@
 
 #include "fastmath.h"
 #include "ops_internal.h"
+#include "rg_kernel.h"
+
+/* Each op's forward and backward, compiled for every kernel variant (rg_kernel.h). */
+#define EW_KERNEL(name) RG_KERNEL(name, (rg_tape *tp, rg_entry *e), (tp, e))
 
 /* ---- broadcasting, resolved once per call -------------------------------- */
 
@@ -484,23 +488,23 @@ static int unary_shape(rg_tape *tp, rg_entry *e) {
 /* ---- binary ops ------------------------------------------------------------- */
 
 /* add: y = a + b;  da = dy, db = dy (each summed over its broadcast dims) */
-static void add_forward(rg_tape *tp, rg_entry *e) { BINARY_FORWARD(e, x + z); }
-static void add_backward(rg_tape *tp, rg_entry *e) { BINARY_BACKWARD(tp, e, g, g); }
+EW_KERNEL(add_forward) { BINARY_FORWARD(e, x + z); }
+EW_KERNEL(add_backward) { BINARY_BACKWARD(tp, e, g, g); }
 static const rg_op add_row = {"add", 2, 1, binary_shape, add_forward, add_backward};
 
 /* sub: y = a - b;  da = dy, db = -dy */
-static void sub_forward(rg_tape *tp, rg_entry *e) { BINARY_FORWARD(e, x - z); }
-static void sub_backward(rg_tape *tp, rg_entry *e) { BINARY_BACKWARD(tp, e, g, -g); }
+EW_KERNEL(sub_forward) { BINARY_FORWARD(e, x - z); }
+EW_KERNEL(sub_backward) { BINARY_BACKWARD(tp, e, g, -g); }
 static const rg_op sub_row = {"sub", 2, 1, binary_shape, sub_forward, sub_backward};
 
 /* mul: y = a * b;  da = dy * b, db = dy * a */
-static void mul_forward(rg_tape *tp, rg_entry *e) { BINARY_FORWARD(e, x * z); }
-static void mul_backward(rg_tape *tp, rg_entry *e) { BINARY_BACKWARD(tp, e, g * z, g * x); }
+EW_KERNEL(mul_forward) { BINARY_FORWARD(e, x * z); }
+EW_KERNEL(mul_backward) { BINARY_BACKWARD(tp, e, g * z, g * x); }
 static const rg_op mul_row = {"mul", 2, 1, binary_shape, mul_forward, mul_backward};
 
 /* div: y = a / b;  da = dy / b, db = -dy * a / b^2 */
-static void div_forward(rg_tape *tp, rg_entry *e) { BINARY_FORWARD(e, x / z); }
-static void div_backward(rg_tape *tp, rg_entry *e) {
+EW_KERNEL(div_forward) { BINARY_FORWARD(e, x / z); }
+EW_KERNEL(div_backward) {
     BINARY_BACKWARD(tp, e, g / z, -g * x / (z * z));
 }
 static const rg_op div_row = {"div", 2, 1, binary_shape, div_forward, div_backward};
@@ -508,82 +512,82 @@ static const rg_op div_row = {"div", 2, 1, binary_shape, div_forward, div_backwa
 /* ---- unary ops ---------------------------------------------------------------- */
 
 /* neg: y = -x;  dx = -dy */
-static void neg_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD(e, -x); }
-static void neg_backward(rg_tape *tp, rg_entry *e) { UNARY_BACKWARD(tp, e, -g); }
+EW_KERNEL(neg_forward) { UNARY_FORWARD(e, -x); }
+EW_KERNEL(neg_backward) { UNARY_BACKWARD(tp, e, -g); }
 static const rg_op neg_row = {"neg", 1, 1, unary_shape, neg_forward, neg_backward};
 
 /* add_scalar: y = x + s (attr.f[0]);  dx = dy */
-static void add_scalar_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD(e, x + s0); }
-static void add_scalar_backward(rg_tape *tp, rg_entry *e) { UNARY_BACKWARD(tp, e, g); }
+EW_KERNEL(add_scalar_forward) { UNARY_FORWARD(e, x + s0); }
+EW_KERNEL(add_scalar_backward) { UNARY_BACKWARD(tp, e, g); }
 static const rg_op add_scalar_row = {"add_scalar", 1, 1, unary_shape, add_scalar_forward,
                                      add_scalar_backward};
 
 /* mul_scalar: y = x * s (attr.f[0]);  dx = dy * s */
-static void mul_scalar_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD(e, x * s0); }
-static void mul_scalar_backward(rg_tape *tp, rg_entry *e) { UNARY_BACKWARD(tp, e, g * s0); }
+EW_KERNEL(mul_scalar_forward) { UNARY_FORWARD(e, x * s0); }
+EW_KERNEL(mul_scalar_backward) { UNARY_BACKWARD(tp, e, g * s0); }
 static const rg_op mul_scalar_row = {"mul_scalar", 1, 1, unary_shape, mul_scalar_forward,
                                      mul_scalar_backward};
 
 /* pow_scalar: y = x^p (p = attr.f[0]);  dx = dy * p * x^(p-1), and 0 when p = 0
  * (as PyTorch, so that x^0 has no gradient even at x = 0) */
-static void pow_scalar_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD(e, pow(x, s0)); }
-static void pow_scalar_backward(rg_tape *tp, rg_entry *e) {
+EW_KERNEL(pow_scalar_forward) { UNARY_FORWARD(e, pow(x, s0)); }
+EW_KERNEL(pow_scalar_backward) {
     UNARY_BACKWARD(tp, e, s0 == 0 ? 0 : g * s0 * pow(x, s0 - 1));
 }
 static const rg_op pow_scalar_row = {"pow_scalar", 1, 1, unary_shape, pow_scalar_forward,
                                      pow_scalar_backward};
 
 /* exp: y = e^x;  dx = dy * y */
-static void exp_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD(e, exp(x)); }
-static void exp_backward(rg_tape *tp, rg_entry *e) { UNARY_BACKWARD(tp, e, g * y); }
+EW_KERNEL(exp_forward) { UNARY_FORWARD(e, exp(x)); }
+EW_KERNEL(exp_backward) { UNARY_BACKWARD(tp, e, g * y); }
 static const rg_op exp_row = {"exp", 1, 1, unary_shape, exp_forward, exp_backward};
 
 /* log: y = ln x;  dx = dy / x */
-static void log_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD(e, log(x)); }
-static void log_backward(rg_tape *tp, rg_entry *e) { UNARY_BACKWARD(tp, e, g / x); }
+EW_KERNEL(log_forward) { UNARY_FORWARD(e, log(x)); }
+EW_KERNEL(log_backward) { UNARY_BACKWARD(tp, e, g / x); }
 static const rg_op log_row = {"log", 1, 1, unary_shape, log_forward, log_backward};
 
 /* sqrt: y = sqrt(x);  dx = dy / (2 y) */
-static void sqrt_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD(e, sqrt(x)); }
-static void sqrt_backward(rg_tape *tp, rg_entry *e) { UNARY_BACKWARD(tp, e, g / (y + y)); }
+EW_KERNEL(sqrt_forward) { UNARY_FORWARD(e, sqrt(x)); }
+EW_KERNEL(sqrt_backward) { UNARY_BACKWARD(tp, e, g / (y + y)); }
 static const rg_op sqrt_row = {"sqrt", 1, 1, unary_shape, sqrt_forward, sqrt_backward};
 
 /* abs: y = |x|;  dx = dy * sign(x), 0 at x = 0 (as PyTorch) */
-static void abs_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD(e, fabs(x)); }
-static void abs_backward(rg_tape *tp, rg_entry *e) {
+EW_KERNEL(abs_forward) { UNARY_FORWARD(e, fabs(x)); }
+EW_KERNEL(abs_backward) {
     UNARY_BACKWARD(tp, e, x > 0 ? g : (x < 0 ? -g : 0));
 }
 static const rg_op abs_row = {"abs", 1, 1, unary_shape, abs_forward, abs_backward};
 
 /* tanh: y = tanh x;  dx = dy * (1 - y^2) */
-static void tanh_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD2(e, rg_tanhf(x), tanh(x)); }
-static void tanh_backward(rg_tape *tp, rg_entry *e) {
+EW_KERNEL(tanh_forward) { UNARY_FORWARD2(e, rg_tanhf(x), tanh(x)); }
+EW_KERNEL(tanh_backward) {
     UNARY_BACKWARD(tp, e, g * (1 - y * y));
 }
 static const rg_op tanh_row = {"tanh", 1, 1, unary_shape, tanh_forward, tanh_backward};
 
 /* sigmoid: y = 1 / (1 + e^-x);  dx = dy * y (1 - y).  For very negative x, e^-x
  * overflows to inf and y is exactly 0, never NaN. */
-static void sigmoid_forward(rg_tape *tp, rg_entry *e) {
+EW_KERNEL(sigmoid_forward) {
     UNARY_FORWARD2(e, rg_sigmoidf(x), 1 / (1 + exp(-x)));
 }
-static void sigmoid_backward(rg_tape *tp, rg_entry *e) {
+EW_KERNEL(sigmoid_backward) {
     UNARY_BACKWARD(tp, e, g * y * (1 - y));
 }
 static const rg_op sigmoid_row = {"sigmoid", 1, 1, unary_shape, sigmoid_forward,
                                   sigmoid_backward};
 
 /* relu: y = max(x, 0);  dx = dy where x > 0, else 0 */
-static void relu_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD(e, x > 0 ? x : 0); }
-static void relu_backward(rg_tape *tp, rg_entry *e) { UNARY_BACKWARD(tp, e, x > 0 ? g : 0); }
+EW_KERNEL(relu_forward) { UNARY_FORWARD(e, x > 0 ? x : 0); }
+EW_KERNEL(relu_backward) { UNARY_BACKWARD(tp, e, x > 0 ? g : 0); }
 static const rg_op relu_row = {"relu", 1, 1, unary_shape, relu_forward, relu_backward};
 
 /* clamp: y = min(max(x, lo), hi) (lo = attr.f[0], hi = attr.f[1]; lo > hi gives
  * hi everywhere, as PyTorch);  dx = dy where lo <= x <= hi, else 0 */
-static void clamp_forward(rg_tape *tp, rg_entry *e) {
+EW_KERNEL(clamp_forward) {
     UNARY_FORWARD(e, (x < s0 ? s0 : x) > s1 ? s1 : (x < s0 ? s0 : x));
 }
-static void clamp_backward(rg_tape *tp, rg_entry *e) {
+EW_KERNEL(clamp_backward) {
     UNARY_BACKWARD(tp, e, (x >= s0 && x <= s1) ? g : 0);
 }
 static const rg_op clamp_row = {"clamp", 1, 1, unary_shape, clamp_forward, clamp_backward};

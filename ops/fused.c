@@ -7,6 +7,7 @@
 
 #include "fastmath.h"
 #include "ops_internal.h"
+#include "rg_kernel.h"
 
 static int gates_shape(rg_tape *tp, rg_entry *e, int G, const char *fn) {
     const rg_tensor *xp = e->in[0], *hp = e->in[1], *s = e->in[2];
@@ -41,7 +42,8 @@ static inline double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
  * vectorisable activations of fastmath.h. */
 #define LSTM_KERNELS(T, SFX, SIG, TANH)                                                \
     /* sv [B,4H] pre-activations -> i,f,g,o in place; c2 = f c + i g; h2 = o tanh(c2) */ \
-    static void lstm_act_##SFX(T *sv, const T *c, T *h2, T *c2, int64_t B, int64_t H) { \
+    RG_KERNEL(lstm_act_##SFX, (T *sv, const T *c, T *h2, T *c2, int64_t B, int64_t H),  \
+              (sv, c, h2, c2, B, H)) {                                                 \
         for (int64_t b = 0; b < B; ++b) {                                              \
             T *s = sv + b * 4 * H, *cn = c2 + b * H, *hn = h2 + b * H;                 \
             const T *cb = c + b * H;                                                   \
@@ -56,10 +58,11 @@ static inline double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
      * callers pass a zero row or a scratch sink), so the loop vectorises.  restrict   \
      * holds by construction: da is fresh and dcb (c's gradient) cannot share memory   \
      * with values, the saved block or the outputs' gradients. */                      \
-    static void lstm_bwd_row_##SFX(const T *restrict s, const T *restrict cb,          \
-                                   const T *restrict cn, const T *restrict gh,         \
-                                   const T *restrict gc, T *restrict da,               \
-                                   T *restrict dcb, int64_t H) {                       \
+    RG_KERNEL(lstm_bwd_row_##SFX,                                                      \
+              (const T *restrict s, const T *restrict cb, const T *restrict cn,         \
+               const T *restrict gh, const T *restrict gc, T *restrict da,              \
+               T *restrict dcb, int64_t H),                                             \
+              (s, cb, cn, gh, gc, da, dcb, H)) {                                        \
         const T *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H;                    \
         for (int64_t j = 0; j < H; ++j) {                                              \
             T tc = TANH(cn[j]);                                                        \
@@ -120,7 +123,7 @@ static char *lstm_da(rg_tape *tp, rg_entry *e, int hc) {
 }
 
 /* dst[0..n) += src[0..n) when dst exists. */
-static void add_into(rg_dtype dt, void *dst, const void *src, int64_t n) {
+RG_KERNEL(add_into, (rg_dtype dt, void *dst, const void *src, int64_t n), (dt, dst, src, n)) {
     if (!dst) return;
     if (dt == RG_F32)
         for (int64_t k = 0; k < n; ++k) ((float *)dst)[k] += ((const float *)src)[k];
@@ -131,7 +134,7 @@ static void add_into(rg_dtype dt, void *dst, const void *src, int64_t n) {
 /* rg_lstm_gates: xp, hp [B,4H], c [B,H] -> h', c'; a = xp + hp, dxp = dhp = da. */
 static int lstm_shape(rg_tape *tp, rg_entry *e) { return gates_shape(tp, e, 4, "rg_lstm_gates"); }
 
-static void lstm_forward(rg_tape *tp, rg_entry *e) {
+RG_KERNEL(lstm_forward, (rg_tape *tp, rg_entry *e), (tp, e)) {
     int64_t n = e->in[0]->numel;
     e->saved = rg_tape_alloc(tp, (size_t)n * rg_dtype_size(e->in[0]->dtype));
     if (!e->saved) return;
@@ -176,8 +179,9 @@ int rg_lstm_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *c, rg_te
 static int gru_shape(rg_tape *tp, rg_entry *e) { return gates_shape(tp, e, 3, "rg_gru_gates"); }
 
 #define GRU_KERNELS(T, SFX, SIG, TANH)                                                 \
-    static void gru_fwd_##SFX(const T *xp, const T *hp, const T *h, T *h2, T *sv,       \
-                              int64_t B, int64_t H) {                                  \
+    RG_KERNEL(gru_fwd_##SFX,                                                           \
+              (const T *xp, const T *hp, const T *h, T *h2, T *sv, int64_t B, int64_t H), \
+              (xp, hp, h, h2, sv, B, H)) {                                             \
         for (int64_t b = 0; b < B; ++b) {                                              \
             const T *x = xp + b * 3 * H, *hh = hp + b * 3 * H, *hb = h + b * H;        \
             T *s = sv + b * 4 * H, *hn = h2 + b * H;                                   \
@@ -192,9 +196,10 @@ static int gru_shape(rg_tape *tp, rg_entry *e) { return gates_shape(tp, e, 3, "r
     }                                                                                  \
     /* One batch row; every pointer is real (see lstm_bwd_row) and the three      \
      * written ones never share memory: gru_bwd checks that before the call. */   \
-    static void gru_bwd_row_##SFX(const T *restrict s, const T *restrict hb,           \
-                                  const T *restrict g, T *restrict dx, T *restrict dhh, \
-                                  T *restrict dprev, int64_t H) {                      \
+    RG_KERNEL(gru_bwd_row_##SFX,                                                       \
+              (const T *restrict s, const T *restrict hb, const T *restrict g,          \
+               T *restrict dx, T *restrict dhh, T *restrict dprev, int64_t H),          \
+              (s, hb, g, dx, dhh, dprev, H)) {                                          \
         const T *r = s, *z = s + H, *n = s + 2 * H, *hn = s + 3 * H;                   \
         for (int64_t j = 0; j < H; ++j) {                                              \
             T dn = g[j] * (1 - z[j]), dz = g[j] * (hb[j] - n[j]);                      \

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "ops_internal.h"
+#include "rg_kernel.h"
 
 /* One GEMM on either float type: C = alpha op(A) op(B) + beta C. */
 static void gemm(rg_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
@@ -263,7 +264,7 @@ bool rg_defer_weight_grad(rg_tape *tp, rg_tensor *W, void *dW, const void *dy, c
     return true;
 }
 
-static void linear_backward(rg_tape *tp, rg_entry *e) {
+RG_KERNEL(linear_backward, (rg_tape *tp, rg_entry *e), (tp, e)) {
     rg_tensor *x = e->in[0], *W = e->in[1], *y = e->out[0];
     int64_t N = x->shape[0], I = x->shape[1], O = W->shape[0];
     void *dx = rg_grad(tp, x), *dW = rg_grad(tp, W);
@@ -379,7 +380,7 @@ static void emblin_forward(rg_tape *tp, rg_entry *e) {
         for (int64_t c_ = 0; c_ < (cols); ++c_) d_[c_] += s_[c_];                      \
     } while (0)
 
-static void emblin_backward(rg_tape *tp, rg_entry *e) {
+RG_KERNEL(emblin_backward, (rg_tape *tp, rg_entry *e), (tp, e)) {
     rg_tensor *E = e->in[0], *ids = e->in[1], *W = e->in[2], *y = e->out[0];
     const el_saved *sv = e->saved;
     const int32_t *iv = ids->data;

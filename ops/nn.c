@@ -7,6 +7,7 @@
 
 #include "fastmath.h"
 #include "ops_internal.h"
+#include "rg_kernel.h"
 
 static bool is_float(rg_dtype dt) { return dt == RG_F32 || dt == RG_F64; }
 
@@ -54,8 +55,9 @@ static void axis_view(const rg_entry *e, int64_t *outer, int64_t *len, int64_t *
 #define EXP_F32(v) ((double)rg_expf((float)(v)))
 
 #define SOFTMAX_KERNELS(T, SFX, EXP)                                                     \
-    static void softmax_fwd_##SFX(const T *x, T *y, int64_t outer, int64_t L,            \
-                                  int64_t inner, bool logsm) {                           \
+    RG_KERNEL(softmax_fwd_##SFX,                                                         \
+              (const T *x, T *y, int64_t outer, int64_t L, int64_t inner, bool logsm),    \
+              (x, y, outer, L, inner, logsm)) {                                          \
         for (int64_t o = 0; o < outer; o++)                                              \
             for (int64_t i = 0; i < inner; i++) {                                        \
                 const T *xr = x + o * L * inner + i;                                     \
@@ -70,8 +72,10 @@ static void axis_view(const rg_entry *e, int64_t *outer, int64_t *len, int64_t *
                                           : (T)(EXP(xr[l * inner] - m) / s);             \
             }                                                                            \
     }                                                                                    \
-    static void softmax_bwd_##SFX(const T *y, const T *dy, T *dx, int64_t outer,         \
-                                  int64_t L, int64_t inner, bool logsm) {                \
+    RG_KERNEL(softmax_bwd_##SFX,                                                         \
+              (const T *y, const T *dy, T *dx, int64_t outer, int64_t L, int64_t inner,   \
+               bool logsm),                                                              \
+              (y, dy, dx, outer, L, inner, logsm)) {                                     \
         for (int64_t o = 0; o < outer; o++)                                              \
             for (int64_t i = 0; i < inner; i++) {                                        \
                 int64_t b = o * L * inner + i;                                           \
@@ -175,7 +179,8 @@ static int ce_shape(rg_tape *tp, rg_entry *e) {
 
 #define CE_KERNELS(T, SFX, EXP)                                                          \
     /* Fills ml[2i] = m_i, ml[2i+1] = log s_i. */                                        \
-    static void ce_rows_##SFX(const T *x, int64_t N, int64_t C, double *ml) {            \
+    RG_KERNEL(ce_rows_##SFX, (const T *x, int64_t N, int64_t C, double *ml),             \
+              (x, N, C, ml)) {                                                           \
         for (int64_t i = 0; i < N; i++) {                                                \
             const T *xr = x + i * C;                                                     \
             double m = xr[0], s = 0;                                                     \
@@ -197,9 +202,10 @@ static int ce_shape(rg_tape *tp, rg_entry *e) {
         }                                                                                \
         return mean ? sum / wsum : sum;                                                  \
     }                                                                                    \
-    static void ce_bwd_##SFX(const T *x, const int32_t *t, const T *w, int64_t N,        \
-                             int64_t C, const double *ml, double g, double y, bool mean, \
-                             T *dx, T *dw) {                                             \
+    RG_KERNEL(ce_bwd_##SFX,                                                              \
+              (const T *x, const int32_t *t, const T *w, int64_t N, int64_t C,            \
+               const double *ml, double g, double y, bool mean, T *dx, T *dw),            \
+              (x, t, w, N, C, ml, g, y, mean, dx, dw)) {                                 \
         double D = 1;                                                                    \
         if (mean) {                                                                      \
             D = 0;                                                                       \
@@ -300,7 +306,7 @@ static int mse_shape(rg_tape *tp, rg_entry *e) {
 }
 
 #define MSE_KERNELS(T, SFX)                                                              \
-    static double mse_fwd_##SFX(const T *a, const T *b, int64_t n) {                     \
+    RG_KERNEL_T(double, mse_fwd_##SFX, (const T *a, const T *b, int64_t n), (a, b, n)) { \
         double s = 0;                                                                    \
         for (int64_t k = 0; k < n; k++) {                                                \
             double d = (double)a[k] - b[k];                                              \
@@ -308,8 +314,8 @@ static int mse_shape(rg_tape *tp, rg_entry *e) {
         }                                                                                \
         return s;                                                                        \
     }                                                                                    \
-    static void mse_bwd_##SFX(const T *a, const T *b, int64_t n, double sc, T *da,       \
-                              T *db) {                                                   \
+    RG_KERNEL(mse_bwd_##SFX, (const T *a, const T *b, int64_t n, double sc, T *da, T *db), \
+              (a, b, n, sc, da, db)) {                                                   \
         for (int64_t k = 0; k < n; k++) {                                                \
             T g = (T)(sc * ((double)a[k] - b[k]));                                       \
             if (da) da[k] += g;                                                          \
@@ -388,7 +394,7 @@ static void embedding_forward(rg_tape *tp, rg_entry *e) {
                (const char *)W->data + (size_t)iv[k] * row, row);
 }
 
-static void embedding_backward(rg_tape *tp, rg_entry *e) {
+RG_KERNEL(embedding_backward, (rg_tape *tp, rg_entry *e), (tp, e)) {
     const void *dy = e->out[0]->grad;
     void *dW = rg_grad(tp, e->in[0]);
     if (!dy || !dW) return;
@@ -451,7 +457,7 @@ static void dropout_forward(rg_tape *tp, rg_entry *e) {
     }
 }
 
-static void dropout_backward(rg_tape *tp, rg_entry *e) {
+RG_KERNEL(dropout_backward, (rg_tape *tp, rg_entry *e), (tp, e)) {
     const void *dy = e->out[0]->grad;
     void *dx = rg_grad(tp, e->in[0]);
     const uint8_t *keep = e->saved;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ops_internal.h"
+#include "rg_kernel.h"
 
 /* ---- shape rules ----------------------------------------------------------- */
 
@@ -76,23 +77,34 @@ static int axis_shape(rg_tape *tp, rg_entry *e) {
 
 /* ---- sum and mean over all elements ------------------------------------------ */
 
+/* S += sum_i x_i in double, as eight partial sums (x_i, x_{i+8}, ...) added at
+ * the end: a fixed order, the same for every kernel variant, and no serial
+ * chain, so the loop vectorises. */
+#define SUM8(x, n, S)                                                                  \
+    do {                                                                               \
+        double part_[8] = {0};                                                         \
+        int64_t i_ = 0;                                                                \
+        for (; i_ + 8 <= (n); i_ += 8)                                                 \
+            for (int q_ = 0; q_ < 8; q_++) part_[q_] += (double)(x)[i_ + q_];          \
+        for (; i_ < (n); i_++) part_[0] += (double)(x)[i_];                            \
+        for (int q_ = 0; q_ < 8; q_++) (S) += part_[q_];                               \
+    } while (0)
+
 /* y = scale * sum_i x_i, accumulated in double for both dtypes. */
-static void sum_all(rg_entry *e, double scale) {
+RG_KERNEL(sum_all, (rg_entry *e, double scale), (e, scale)) {
     const rg_tensor *a = e->in[0];
     double s = 0;
     if (a->dtype == RG_F32) {
-        const float *x = a->data;
-        for (int64_t i = 0; i < a->numel; i++) s += x[i];
+        SUM8((const float *)a->data, a->numel, s);
         *(float *)e->out[0]->data = (float)(s * scale);
     } else {
-        const double *x = a->data;
-        for (int64_t i = 0; i < a->numel; i++) s += x[i];
+        SUM8((const double *)a->data, a->numel, s);
         *(double *)e->out[0]->data = s * scale;
     }
 }
 
 /* dx_i += scale * dy */
-static void sum_all_grad(rg_tape *tp, rg_entry *e, double scale) {
+RG_KERNEL(sum_all_grad, (rg_tape *tp, rg_entry *e, double scale), (tp, e, scale)) {
     if (!e->out[0]->grad) return;
     void *dx = rg_grad(tp, e->in[0]);
     if (!dx) return;
@@ -174,7 +186,7 @@ static void max_forward(rg_tape *tp, rg_entry *e) {
             if (IS_MAX((X)[i], y_)) (D)[i] += g_;                                      \
     } while (0)
 
-static void max_backward(rg_tape *tp, rg_entry *e) {
+RG_KERNEL(max_backward, (rg_tape *tp, rg_entry *e), (tp, e)) {
     if (!e->out[0]->grad) return;
     void *dx = rg_grad(tp, e->in[0]);
     if (!dx) return;
@@ -226,7 +238,7 @@ static axis_geom entry_geom(const rg_entry *e) {
     return geom_of(e->in[0], rg_axis_norm((int)e->attr.i[0], e->in[0]->rank));
 }
 
-static void sum_axis_run(rg_entry *e, bool mean) {
+RG_KERNEL(sum_axis_run, (rg_entry *e, bool mean), (e, mean)) {
     axis_geom g = entry_geom(e);
     double scale = mean ? 1.0 / (double)g.n : 1.0;
     if (e->in[0]->dtype == RG_F32)
@@ -237,7 +249,7 @@ static void sum_axis_run(rg_entry *e, bool mean) {
                      scale);
 }
 
-static void sum_axis_grad(rg_tape *tp, rg_entry *e, bool mean) {
+RG_KERNEL(sum_axis_grad, (rg_tape *tp, rg_entry *e, bool mean), (tp, e, mean)) {
     if (!e->out[0]->grad) return;
     void *dx = rg_grad(tp, e->in[0]);
     if (!dx) return;

@@ -480,9 +480,9 @@ int rg_run_fit(rg_run *r, const rg_fit_task *task)
     char ranks[48] = "";
     if (rg_dist_size() > 1)
         snprintf(ranks, sizeof ranks, "%d ranks x ", rg_dist_size());
-    fprintf(r->c->out, "%s: %s lr %g, %lld steps%s, %s, %s%d threads%s\n", r->c->prog,
-            r->c->optimizer, r->c->lr, (long long)r->c->steps, r->resumed ? " (resumed)" : "",
-            rg_blas_name(), ranks,
+    fprintf(r->c->out, "%s: %s lr %g, %lld steps%s, %s, %s kernels, %s%d threads%s\n",
+            r->c->prog, r->c->optimizer, r->c->lr, (long long)r->c->steps,
+            r->resumed ? " (resumed)" : "", rg_blas_name(), rg_cpu_kernels(), ranks,
             rg_trainer_shards(r->tr) > 1 ? rg_trainer_shards(r->tr) : rg_get_threads(),
             r->c->deterministic ? ", deterministic" : "");
     fflush(r->c->out);
