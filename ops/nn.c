@@ -273,6 +273,8 @@ static const rg_op op_ce_weighted = {"cross_entropy_weighted", 3, 1, ce_shape, c
 
 rg_tensor *rg_cross_entropy(rg_tape *tp, rg_tensor *logits, rg_tensor *targets,
                             rg_reduction red) {
+    if (red == RG_NONE) /* per row, composed in ops/loss.c */
+        return rg_loss_ce_none(tp, "rg_cross_entropy", logits, targets, NULL);
     rg_attr at = {0};
     at.i[0] = red;
     rg_tensor *in[2] = {logits, targets};
@@ -281,6 +283,8 @@ rg_tensor *rg_cross_entropy(rg_tape *tp, rg_tensor *logits, rg_tensor *targets,
 
 rg_tensor *rg_cross_entropy_weighted(rg_tape *tp, rg_tensor *logits, rg_tensor *targets,
                                      rg_tensor *w, rg_reduction red) {
+    if (red == RG_NONE) /* per row, composed in ops/loss.c */
+        return rg_loss_ce_none(tp, "rg_cross_entropy_weighted", logits, targets, w);
     rg_attr at = {0};
     at.i[0] = red;
     rg_tensor *in[3] = {logits, targets, w};
@@ -350,6 +354,8 @@ static void mse_backward(rg_tape *tp, rg_entry *e) {
 static const rg_op op_mse = {"mse", 2, 1, mse_shape, mse_forward, mse_backward};
 
 rg_tensor *rg_mse(rg_tape *tp, rg_tensor *a, rg_tensor *b, rg_reduction red) {
+    if (red == RG_NONE) /* per element, composed in ops/loss.c */
+        return rg_loss_mse_none(tp, a, b);
     rg_attr at = {0};
     at.i[0] = red;
     rg_tensor *in[2] = {a, b};

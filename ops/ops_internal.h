@@ -22,6 +22,22 @@ extern const rg_op *const rg_rows_matmul[];
 extern const int rg_rows_matmul_n;
 extern const rg_op *const rg_rows_fused[];
 extern const int rg_rows_fused_n;
+extern const rg_op *const rg_rows_activation[];
+extern const int rg_rows_activation_n;
+extern const rg_op *const rg_rows_indexing[];
+extern const int rg_rows_indexing_n;
+extern const rg_op *const rg_rows_scan[];
+extern const int rg_rows_scan_n;
+extern const rg_op *const rg_rows_norm[];
+extern const int rg_rows_norm_n;
+extern const rg_op *const rg_rows_loss[];
+extern const int rg_rows_loss_n;
+
+/* The RG_NONE forms of ops/nn.c's cross-entropy (w [N] or NULL) and mse,
+ * composed from public rows in ops/loss.c; fn names the caller in messages. */
+rg_tensor *rg_loss_ce_none(rg_tape *tp, const char *fn, rg_tensor *logits, rg_tensor *targets,
+                           rg_tensor *w);
+rg_tensor *rg_loss_mse_none(rg_tape *tp, rg_tensor *a, rg_tensor *b);
 
 /* A broken invariant of ops/ itself (never a caller's mistake). */
 #define RG_OPS_ASSERT(c)                                                              \

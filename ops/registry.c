@@ -54,6 +54,11 @@ void rg_ops_register_builtin(void) {
     REG(nn);
     REG(matmul);
     REG(fused);
+    REG(activation);
+    REG(indexing);
+    REG(scan);
+    REG(norm);
+    REG(loss);
     atexit(free_registry);
 }
 

@@ -78,12 +78,15 @@ rg_tensor *rg_mean_axis(rg_tape *tp, rg_tensor *a, int axis, bool keepdim);
 rg_tensor *rg_max_axis(rg_tape *tp, rg_tensor *a, int axis, bool keepdim);
 
 /* ---- neural-network ops (ops/nn.c) ---- */
-typedef enum rg_reduction { RG_MEAN = 0, RG_SUM = 1 } rg_reduction;
+/* How a loss reduces its per-element (per-row) losses: their mean, their sum,
+ * or none (the losses themselves, one per element or row). */
+typedef enum rg_reduction { RG_MEAN = 0, RG_SUM = 1, RG_NONE = 2 } rg_reduction;
 /* Along axis (0 or -1 on a rank-0 a); an empty axis gives an empty output. */
 rg_tensor *rg_softmax(rg_tape *tp, rg_tensor *a, int axis);
 rg_tensor *rg_log_softmax(rg_tape *tp, rg_tensor *a, int axis);
 /* logits [N,C], targets I32 [N] with values in [0,C) -> scalar. Fused with
- * log-softmax (stable for large logits). */
+ * log-softmax (stable for large logits).  RG_NONE gives the N losses [N]
+ * (rg_nll of rg_log_softmax, two rows); rg_mse's RG_NONE gives (a - b)^2. */
 rg_tensor *rg_cross_entropy(rg_tape *tp, rg_tensor *logits, rg_tensor *targets,
                             rg_reduction red);
 /* Same with a per-row weight w [N] (F32/F64, e.g. a 0/1 padding mask); RG_MEAN
@@ -120,6 +123,86 @@ int rg_lstm_cell_rows(rg_tape *tp, rg_tensor *P, rg_tensor *ids, rg_tensor *h, r
  *   r = sigmoid(xp_r + hp_r); z = sigmoid(xp_z + hp_z);
  *   n = tanh(xp_n + r*hp_n); h' = (1-z)*n + z*h. */
 rg_tensor *rg_gru_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *h);
+
+/* ---- more elementwise maps (ops/activation.c) ---- */
+/* torch.maximum / torch.minimum, broadcasting; NaN propagates; where a == b each
+ * input gets half the gradient (PyTorch's rule). */
+rg_tensor *rg_maximum(rg_tape *tp, rg_tensor *a, rg_tensor *b);
+rg_tensor *rg_minimum(rg_tape *tp, rg_tensor *a, rg_tensor *b);
+/* log(1 + e^(beta x)) / beta, and x where beta x > threshold (PyTorch's defaults
+ * are beta 1, threshold 20); beta finite and nonzero. */
+rg_tensor *rg_softplus(rg_tape *tp, rg_tensor *a, double beta, double threshold);
+rg_tensor *rg_log_sigmoid(rg_tape *tp, rg_tensor *a);  /* log sigmoid(x), stable */
+rg_tensor *rg_log1p(rg_tape *tp, rg_tensor *a);        /* log(1 + x) */
+rg_tensor *rg_expm1(rg_tape *tp, rg_tensor *a);        /* e^x - 1 */
+rg_tensor *rg_sin(rg_tape *tp, rg_tensor *a);
+rg_tensor *rg_cos(rg_tape *tp, rg_tensor *a);
+rg_tensor *rg_leaky_relu(rg_tape *tp, rg_tensor *a, double slope); /* x > 0 ? x : slope x */
+rg_tensor *rg_elu(rg_tape *tp, rg_tensor *a, double alpha); /* x > 0 ? x : alpha (e^x - 1) */
+rg_tensor *rg_gelu(rg_tape *tp, rg_tensor *a);         /* exact: x Phi(x), with erf */
+rg_tensor *rg_rsub_scalar(rg_tape *tp, rg_tensor *a, double c); /* c - a (1 - z: c = 1) */
+
+/* ---- indexing and comparisons (ops/indexing.c) ---- */
+/* x [..., L, ...], ids I32 [K] in [0, L) -> [..., K, ...] (torch.index_select);
+ * backward scatter-adds (repeated ids accumulate). */
+rg_tensor *rg_index_select(rg_tape *tp, rg_tensor *x, int axis, rg_tensor *ids);
+/* torch.gather (take-along-axis): idx I32 of x's rank, no larger than x off the
+ * axis, values in [0, x's axis length) -> y of idx's shape,
+ * y[..., k, ...] = x[..., idx[..., k, ...], ...]; backward scatter-adds.  With
+ * rg_argmax(x, axis, true) it picks the maxima. */
+rg_tensor *rg_gather(rg_tape *tp, rg_tensor *x, int axis, rg_tensor *idx);
+/* a where mask (nonzero; F32, F64 or I32) else b; all three broadcast. */
+rg_tensor *rg_where(rg_tape *tp, rg_tensor *mask, rg_tensor *a, rg_tensor *b);
+/* value where mask (nonzero), else x; mask broadcasts to x's shape. */
+rg_tensor *rg_masked_fill(rg_tape *tp, rg_tensor *x, rg_tensor *mask, double value);
+/* Comparisons, broadcasting: 1 where a REL b, else 0, in a's dtype (usable as a
+ * mask or a factor).  No gradient: the result does not require one, and no
+ * tape entry is kept. */
+rg_tensor *rg_gt(rg_tape *tp, rg_tensor *a, rg_tensor *b);
+rg_tensor *rg_lt(rg_tape *tp, rg_tensor *a, rg_tensor *b);
+rg_tensor *rg_ge(rg_tape *tp, rg_tensor *a, rg_tensor *b);
+rg_tensor *rg_le(rg_tape *tp, rg_tensor *a, rg_tensor *b);
+rg_tensor *rg_eq(rg_tape *tp, rg_tensor *a, rg_tensor *b);
+rg_tensor *rg_ne(rg_tape *tp, rg_tensor *a, rg_tensor *b);
+/* I32 index of the first maximum (minimum) along axis, or of the first NaN;
+ * the axis dropped, or kept as 1 with keepdim.  No gradient. */
+rg_tensor *rg_argmax(rg_tape *tp, rg_tensor *x, int axis, bool keepdim);
+rg_tensor *rg_argmin(rg_tape *tp, rg_tensor *x, int axis, bool keepdim);
+/* The k largest (smallest) elements along axis, in order, ties by lower index
+ * (torch.topk, sorted): *values [..., k, ...] (with a gradient, which goes back
+ * to the chosen elements) and *indices I32 of the same shape.  0 or -1. */
+int rg_topk(rg_tape *tp, rg_tensor *x, int64_t k, int axis, bool largest, rg_tensor **values,
+            rg_tensor **indices);
+
+/* ---- scans (ops/scan.c) ---- */
+rg_tensor *rg_cumsum(rg_tape *tp, rg_tensor *x, int axis);
+/* log(cumsum(exp(x))) along axis, exact for large values and -inf entries:
+ * h_t = a_t h_{t-1} + b_t in log space is logcumsumexp(log b - cumsum(log a))
+ * + cumsum(log a) (minGRU's parallel scan). */
+rg_tensor *rg_logcumsumexp(rg_tape *tp, rg_tensor *x, int axis);
+
+/* ---- normalisation over the last axis (ops/norm.c), one fused row each ---- */
+/* x [..., H], weight [H] or NULL, bias [H] or NULL: (x - mean) / sqrt(var + eps)
+ * * weight + bias (biased variance, torch.nn.functional.layer_norm). */
+rg_tensor *rg_layer_norm(rg_tape *tp, rg_tensor *x, rg_tensor *weight, rg_tensor *bias,
+                         double eps);
+/* x / sqrt(mean(x^2) + eps) * weight (weight [H] or NULL). */
+rg_tensor *rg_rms_norm(rg_tape *tp, rg_tensor *x, rg_tensor *weight, double eps);
+
+/* ---- losses (ops/loss.c); red: RG_MEAN, RG_SUM or RG_NONE (per element) ---- */
+/* logits, targets (and weight, or NULL) of one shape: weight * (max(x,0) - x t
+ * + log1p(e^-|x|)) per element; RG_MEAN divides by the number of elements. */
+rg_tensor *rg_bce_with_logits(rg_tape *tp, rg_tensor *logits, rg_tensor *targets,
+                              rg_tensor *weight, rg_reduction red);
+/* logp [N,C] (log-probabilities), targets I32 [N] -> -logp[i, t_i] ([N] for RG_NONE). */
+rg_tensor *rg_nll(rg_tape *tp, rg_tensor *logp, rg_tensor *targets, rg_reduction red);
+/* a, b of one shape; d = a - b.  huber: d^2/2 where |d| < delta, else
+ * delta (|d| - delta/2) (delta > 0); smooth_l1: d^2/(2 beta) where |d| < beta,
+ * else |d| - beta/2 (beta >= 0; 0 is L1); l1: |d|. */
+rg_tensor *rg_huber(rg_tape *tp, rg_tensor *a, rg_tensor *b, double delta, rg_reduction red);
+rg_tensor *rg_smooth_l1(rg_tape *tp, rg_tensor *a, rg_tensor *b, double beta,
+                        rg_reduction red);
+rg_tensor *rg_l1(rg_tape *tp, rg_tensor *a, rg_tensor *b, rg_reduction red);
 
 #ifdef __cplusplus
 }

@@ -37,6 +37,16 @@ extern const rg_gradrow rg_gradrows_matmul[];
 extern const int rg_gradrows_matmul_n;
 extern const rg_gradrow rg_gradrows_fused[];
 extern const int rg_gradrows_fused_n;
+extern const rg_gradrow rg_gradrows_activation[];
+extern const int rg_gradrows_activation_n;
+extern const rg_gradrow rg_gradrows_indexing[];
+extern const int rg_gradrows_indexing_n;
+extern const rg_gradrow rg_gradrows_scan[];
+extern const int rg_gradrows_scan_n;
+extern const rg_gradrow rg_gradrows_norm[];
+extern const int rg_gradrows_norm_n;
+extern const rg_gradrow rg_gradrows_loss[];
+extern const int rg_gradrows_loss_n;
 /* All rows of the tables above into list (at most cap); returns the count. */
 int rg_gradrows_all(const rg_gradrow **list, int cap);
 #endif

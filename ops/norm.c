@@ -1,0 +1,231 @@
+/* Normalisation rows of the op table: layer_norm and rms_norm over the last
+ * axis, each one fused row (statistics, scale and shift in one pass, one
+ * backward) with an optional per-feature weight (and bias for layer_norm).
+ * F32 and F64; statistics in double, kept per row for backward. */
+#include <math.h>
+#include <string.h>
+
+#include "ops_internal.h"
+
+/* Runs the statement with T the C type of the float dtype dt. */
+#define WITH_FLOAT_T(dt, ...)                                                          \
+    do {                                                                               \
+        if ((dt) == RG_F32) {                                                          \
+            typedef float T;                                                           \
+            __VA_ARGS__;                                                               \
+        } else {                                                                       \
+            typedef double T;                                                          \
+            __VA_ARGS__;                                                               \
+        }                                                                              \
+    } while (0)
+
+enum { HAS_WEIGHT = 1, HAS_BIAS = 2 };
+
+/* x [..., H] float, then the optional w [H] and b [H] of x's dtype, as
+ * attr.i[0] says (HAS_WEIGHT, HAS_BIAS); eps = attr.f[0] >= 0.  y is like x. */
+static int norm_shape(rg_tape *tp, rg_entry *e) {
+    const rg_tensor *x = e->in[0];
+    char fn[32], sx[64], sp[64];
+    snprintf(fn, sizeof fn, "rg_%s", e->op->name);
+    int64_t flags = e->attr.i[0];
+    int want = 1 + (flags & HAS_WEIGHT ? 1 : 0) + (flags & HAS_BIAS ? 1 : 0);
+    if ((flags & HAS_BIAS) && strcmp(e->op->name, "rms_norm") == 0)
+        return rg_op_error(tp, "%s: takes no bias", fn);
+    if (e->n_in != want)
+        return rg_op_error(tp, "%s: expected %d input(s) (x%s%s), got %d", fn, want,
+                           flags & HAS_WEIGHT ? ", weight" : "", flags & HAS_BIAS ? ", bias" : "",
+                           e->n_in);
+    if (x->dtype != RG_F32 && x->dtype != RG_F64)
+        return rg_op_error(tp, "%s: x %s must be F32 or F64, got %s", fn,
+                           rg_shape_str(x, sx, sizeof sx), rg_dtype_name(x->dtype));
+    if (x->rank < 1)
+        return rg_op_error(tp, "%s: x %s has no last axis to normalise", fn,
+                           rg_shape_str(x, sx, sizeof sx));
+    double eps = e->attr.f[0];
+    if (!(eps >= 0 && isfinite(eps)))
+        return rg_op_error(tp, "%s: eps = %g must be finite and >= 0", fn, eps);
+    int64_t H = x->shape[x->rank - 1];
+    for (int k = 1; k < e->n_in; k++) {
+        const rg_tensor *p = e->in[k];
+        const char *what = k == 1 && (flags & HAS_WEIGHT) ? "weight" : "bias";
+        if (p->dtype != x->dtype || p->rank != 1 || p->shape[0] != H)
+            return rg_op_error(tp, "%s: %s must be %s [%lld] for x %s, got %s %s", fn, what,
+                               rg_dtype_name(x->dtype), (long long)H,
+                               rg_shape_str(x, sx, sizeof sx), rg_dtype_name(p->dtype),
+                               rg_shape_str(p, sp, sizeof sp));
+    }
+    rg_set_out_shape(e->out[0], x->dtype, x->rank, x->shape);
+    return 0;
+}
+
+/* The weight and bias inputs of e, NULL when absent. */
+static rg_tensor *weight_of(const rg_entry *e) {
+    return e->attr.i[0] & HAS_WEIGHT ? e->in[1] : NULL;
+}
+static rg_tensor *bias_of(const rg_entry *e) {
+    return e->attr.i[0] & HAS_BIAS ? e->in[e->n_in - 1] : NULL;
+}
+
+/* ---- layer_norm ----------------------------------------------------------------------
+ * Per row r of x [R,H]: mu = mean x, var = mean (x - mu)^2 (biased), rstd =
+ * 1 / sqrt(var + eps), xhat = (x - mu) rstd, y = xhat w + b (w = 1, b = 0 when
+ * absent).  With gw = dy w:
+ *   dx = rstd (gw - mean(gw) - xhat mean(gw xhat)),  dw += sum_r dy xhat,  db += sum_r dy.
+ * saved: (mu, rstd) per row, double. */
+
+static void layer_norm_forward(rg_tape *tp, rg_entry *e) {
+    const rg_tensor *x = e->in[0], *w = weight_of(e), *bb = bias_of(e);
+    int64_t H = x->shape[x->rank - 1], R = H ? x->numel / H : 0;
+    double *st = rg_tape_alloc(tp, (size_t)(2 * R + 1) * sizeof *st);
+    if (!st) return;
+    e->saved = st;
+    double eps = e->attr.f[0];
+    WITH_FLOAT_T(x->dtype, {
+        const T *xv = x->data, *wv = w ? w->data : NULL, *bv = bb ? bb->data : NULL;
+        T *y = e->out[0]->data;
+        for (int64_t r = 0; r < R; r++) {
+            const T *xr = xv + r * H;
+            T *yr = y + r * H;
+            double mu = 0, var = 0;
+            for (int64_t h = 0; h < H; h++) mu += xr[h];
+            mu /= (double)H;
+            for (int64_t h = 0; h < H; h++) var += (xr[h] - mu) * (xr[h] - mu);
+            double rstd = 1 / sqrt(var / (double)H + eps);
+            st[2 * r] = mu;
+            st[2 * r + 1] = rstd;
+            for (int64_t h = 0; h < H; h++) {
+                double v = (xr[h] - mu) * rstd;
+                if (wv) v *= wv[h];
+                if (bv) v += bv[h];
+                yr[h] = (T)v;
+            }
+        }
+    });
+}
+
+static void layer_norm_backward(rg_tape *tp, rg_entry *e) {
+    const void *dy = e->out[0]->grad;
+    const double *st = e->saved;
+    if (!dy || !st) return;
+    rg_tensor *x = e->in[0], *w = weight_of(e), *bb = bias_of(e);
+    void *dx = rg_grad(tp, x), *dw = w ? rg_grad(tp, w) : NULL, *db = bb ? rg_grad(tp, bb) : NULL;
+    if (!dx && !dw && !db) return;
+    int64_t H = x->shape[x->rank - 1], R = H ? x->numel / H : 0;
+    WITH_FLOAT_T(x->dtype, {
+        const T *xv = x->data, *wv = w ? w->data : NULL, *g = dy;
+        T *dX = dx, *dW = dw, *dB = db;
+        for (int64_t r = 0; r < R; r++) {
+            const T *xr = xv + r * H, *gr = g + r * H;
+            double mu = st[2 * r], rstd = st[2 * r + 1], m1 = 0, m2 = 0;
+            for (int64_t h = 0; h < H; h++) {
+                double xhat = (xr[h] - mu) * rstd, gw = wv ? gr[h] * (double)wv[h] : gr[h];
+                m1 += gw;
+                m2 += gw * xhat;
+                if (dW) dW[h] += (T)(gr[h] * xhat);
+                if (dB) dB[h] += gr[h];
+            }
+            m1 /= (double)H;
+            m2 /= (double)H;
+            if (dX)
+                for (int64_t h = 0; h < H; h++) {
+                    double xhat = (xr[h] - mu) * rstd, gw = wv ? gr[h] * (double)wv[h] : gr[h];
+                    dX[r * H + h] += (T)(rstd * (gw - m1 - xhat * m2));
+                }
+        }
+    });
+}
+
+static const rg_op layer_norm_row = {.name = "layer_norm", .n_in = -1, .n_out = 1,
+                                     .shape = norm_shape, .forward = layer_norm_forward,
+                                     .backward = layer_norm_backward};
+
+/* ---- rms_norm --------------------------------------------------------------------------
+ * Per row: rstd = 1 / sqrt(mean x^2 + eps), xhat = x rstd, y = xhat w (w = 1 when
+ * absent).  With gw = dy w:
+ *   dx = rstd (gw - xhat mean(gw xhat)),  dw += sum_r dy xhat.
+ * saved: rstd per row, double. */
+
+static void rms_norm_forward(rg_tape *tp, rg_entry *e) {
+    const rg_tensor *x = e->in[0], *w = weight_of(e);
+    int64_t H = x->shape[x->rank - 1], R = H ? x->numel / H : 0;
+    double *st = rg_tape_alloc(tp, (size_t)(R + 1) * sizeof *st);
+    if (!st) return;
+    e->saved = st;
+    double eps = e->attr.f[0];
+    WITH_FLOAT_T(x->dtype, {
+        const T *xv = x->data, *wv = w ? w->data : NULL;
+        T *y = e->out[0]->data;
+        for (int64_t r = 0; r < R; r++) {
+            const T *xr = xv + r * H;
+            double ms = 0;
+            for (int64_t h = 0; h < H; h++) ms += (double)xr[h] * xr[h];
+            double rstd = 1 / sqrt(ms / (double)H + eps);
+            st[r] = rstd;
+            for (int64_t h = 0; h < H; h++)
+                y[r * H + h] = (T)(wv ? xr[h] * rstd * wv[h] : xr[h] * rstd);
+        }
+    });
+}
+
+static void rms_norm_backward(rg_tape *tp, rg_entry *e) {
+    const void *dy = e->out[0]->grad;
+    const double *st = e->saved;
+    if (!dy || !st) return;
+    rg_tensor *x = e->in[0], *w = weight_of(e);
+    void *dx = rg_grad(tp, x), *dw = w ? rg_grad(tp, w) : NULL;
+    if (!dx && !dw) return;
+    int64_t H = x->shape[x->rank - 1], R = H ? x->numel / H : 0;
+    WITH_FLOAT_T(x->dtype, {
+        const T *xv = x->data, *wv = w ? w->data : NULL, *g = dy;
+        T *dX = dx, *dW = dw;
+        for (int64_t r = 0; r < R; r++) {
+            const T *xr = xv + r * H, *gr = g + r * H;
+            double rstd = st[r], m2 = 0;
+            for (int64_t h = 0; h < H; h++) {
+                double xhat = xr[h] * rstd, gw = wv ? gr[h] * (double)wv[h] : gr[h];
+                m2 += gw * xhat;
+                if (dW) dW[h] += (T)(gr[h] * xhat);
+            }
+            m2 /= (double)H;
+            if (dX)
+                for (int64_t h = 0; h < H; h++) {
+                    double xhat = xr[h] * rstd, gw = wv ? gr[h] * (double)wv[h] : gr[h];
+                    dX[r * H + h] += (T)(rstd * (gw - xhat * m2));
+                }
+        }
+    });
+}
+
+static const rg_op rms_norm_row = {.name = "rms_norm", .n_in = -1, .n_out = 1, .shape = norm_shape,
+                                   .forward = rms_norm_forward, .backward = rms_norm_backward};
+
+/* ---- the rows and the public functions ---------------------------------------------------- */
+
+const rg_op *const rg_rows_norm[] = {&layer_norm_row, &rms_norm_row};
+const int rg_rows_norm_n = (int)(sizeof rg_rows_norm / sizeof rg_rows_norm[0]);
+
+/* x, then weight and bias where given (NULL ones left out), flags in attr.i[0]. */
+static rg_tensor *apply_norm(rg_tape *tp, const rg_op *op, rg_tensor *x, rg_tensor *w,
+                             rg_tensor *b, double eps) {
+    rg_tensor *in[3] = {x, NULL, NULL};
+    int n = 1;
+    rg_attr at = {.f = {eps}};
+    if (w) {
+        in[n++] = w;
+        at.i[0] |= HAS_WEIGHT;
+    }
+    if (b) {
+        in[n++] = b;
+        at.i[0] |= HAS_BIAS;
+    }
+    return rg_ops_apply(tp, op, n, in, &at);
+}
+
+rg_tensor *rg_layer_norm(rg_tape *tp, rg_tensor *x, rg_tensor *weight, rg_tensor *bias,
+                         double eps) {
+    return apply_norm(tp, &layer_norm_row, x, weight, bias, eps);
+}
+
+rg_tensor *rg_rms_norm(rg_tape *tp, rg_tensor *x, rg_tensor *weight, double eps) {
+    return apply_norm(tp, &rms_norm_row, x, weight, NULL, eps);
+}
