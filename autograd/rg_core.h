@@ -94,6 +94,14 @@ typedef struct rg_op {
     int (*shape)(rg_tape *tp, rg_entry *e);
     void (*forward)(rg_tape *tp, rg_entry *e);
     void (*backward)(rg_tape *tp, rg_entry *e); /* NULL: differentiating it is an error */
+    /* The same backward written with differentiable ops, for gradients of
+     * gradients (rg_autograd with create_graph): from the output gradients
+     * dout[k] (tensors on tp, NULL when output k got none) it sets din[i] to
+     * input i's gradient as a tensor on tp (NULL: none).  e is a copy of the
+     * entry.  0, or -1 with the tape's error set.  NULL: the op cannot be
+     * differentiated twice (rg_autograd says so, naming it). */
+    int (*backward_graph)(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                          rg_tensor **din);
 } rg_op;
 
 struct rg_entry {
@@ -128,6 +136,9 @@ void rg_tape_reset(rg_tape *tp);
  * call on the tape); NULL when the tape is fine. */
 const char *rg_tape_error(const rg_tape *tp);
 size_t rg_tape_entries(const rg_tape *tp);
+/* The i-th recorded entry (i < rg_tape_entries), valid until the next op is
+ * recorded (the array may move) or the tape is reset. */
+const rg_entry *rg_tape_entry(const rg_tape *tp, size_t i);
 size_t rg_tape_arena_bytes(const rg_tape *tp);  /* bytes handed out since reset */
 size_t rg_tape_arena_capacity(const rg_tape *tp);
 bool rg_tape_grad_enabled(const rg_tape *tp);

@@ -164,6 +164,9 @@ static void run_deferred(rg_tape *tp) {
 
 const char *rg_tape_error(const rg_tape *tp) { return tp && tp->failed ? tp->err : NULL; }
 size_t rg_tape_entries(const rg_tape *tp) { return tp->n_entries; }
+const rg_entry *rg_tape_entry(const rg_tape *tp, size_t i) {
+    return tp && i < tp->n_entries ? &tp->entries[i] : NULL;
+}
 size_t rg_tape_arena_bytes(const rg_tape *tp) { return tp->arena_used; }
 size_t rg_tape_arena_capacity(const rg_tape *tp) { return tp->arena_cap; }
 bool rg_tape_grad_enabled(const rg_tape *tp) { return tp->grad_enabled; }

@@ -69,7 +69,7 @@ static inline void softplus_backward(rg_tape *tp, rg_entry *e) {
 }
 
 static const rg_op user_softplus_op = {"user_softplus", 1, 1, softplus_shape,
-                                       softplus_forward, softplus_backward};
+                                       softplus_forward, softplus_backward, NULL};
 
 /* Registers the row by name (once per process; a second call is fine).
  * 0, or -1 when another op already holds the name. */

@@ -485,48 +485,120 @@ static int unary_shape(rg_tape *tp, rg_entry *e) {
     return 0;
 }
 
+/* ---- recorded backward rules (rg_autograd, gradients of gradients) ----------------
+ * The same derivatives as the kernels below, written with differentiable ops:
+ * dout is the output's gradient, din[i] input i's (summed over its broadcast
+ * dimensions by rg_sum_to).  Masks and signs are constants (their derivative is
+ * zero wherever it exists). */
+
+/* a constant tensor like x (no gradient) with f(x_i, p) */
+static rg_tensor *const_of(rg_tape *tp, const rg_tensor *x, double (*f)(double, const double *),
+                           const double *p) {
+    rg_tensor *c = rg_tensor_new(tp, x->dtype, x->rank, x->shape);
+    for (int64_t i = 0; c && i < x->numel; ++i) rg_set(c, i, f(rg_get(x, i), p));
+    return c;
+}
+static double positive(double x, const double *p) { (void)p; return x > 0; }
+static double sign_of(double x, const double *p) { (void)p; return x > 0 ? 1 : x < 0 ? -1 : 0; }
+static double inside(double x, const double *p) { return x >= p[0] && x <= p[1]; }
+
+#define GRAPH_RULE(name) \
+    static int name(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout, rg_tensor **din)
+#define IN(i) (e->in[i])
+#define OUT (e->out[0])
+#define DY (dout[0])
+#define DONE(...) return (__VA_ARGS__) ? 0 : -1
+
+GRAPH_RULE(add_graph) {
+    din[0] = rg_sum_to(tp, DY, IN(0));
+    din[1] = rg_sum_to(tp, DY, IN(1));
+    DONE(din[0] && din[1]);
+}
+GRAPH_RULE(sub_graph) {
+    din[0] = rg_sum_to(tp, DY, IN(0));
+    din[1] = rg_sum_to(tp, rg_neg(tp, DY), IN(1));
+    DONE(din[0] && din[1]);
+}
+GRAPH_RULE(mul_graph) {
+    din[0] = rg_sum_to(tp, rg_mul(tp, DY, IN(1)), IN(0));
+    din[1] = rg_sum_to(tp, rg_mul(tp, DY, IN(0)), IN(1));
+    DONE(din[0] && din[1]);
+}
+/* da = dy / b, db = -dy * a / b^2 */
+GRAPH_RULE(div_graph) {
+    din[0] = rg_sum_to(tp, rg_div(tp, DY, IN(1)), IN(0));
+    din[1] = rg_sum_to(tp, rg_neg(tp, rg_div(tp, rg_mul(tp, DY, IN(0)),
+                                             rg_mul(tp, IN(1), IN(1)))), IN(1));
+    DONE(din[0] && din[1]);
+}
+GRAPH_RULE(neg_graph) { DONE(din[0] = rg_neg(tp, DY)); }
+GRAPH_RULE(add_scalar_graph) { DONE(din[0] = DY); }
+GRAPH_RULE(mul_scalar_graph) { DONE(din[0] = rg_mul_scalar(tp, DY, e->attr.f[0])); }
+/* dx = dy p x^(p-1); none for p = 0 */
+GRAPH_RULE(pow_scalar_graph) {
+    double p = e->attr.f[0];
+    if (p == 0) return 0;
+    DONE(din[0] = rg_mul(tp, DY, rg_mul_scalar(tp, rg_pow_scalar(tp, IN(0), p - 1), p)));
+}
+GRAPH_RULE(exp_graph) { DONE(din[0] = rg_mul(tp, DY, OUT)); }
+GRAPH_RULE(log_graph) { DONE(din[0] = rg_div(tp, DY, IN(0))); }
+GRAPH_RULE(sqrt_graph) { DONE(din[0] = rg_div(tp, DY, rg_mul_scalar(tp, OUT, 2))); }
+GRAPH_RULE(abs_graph) { DONE(din[0] = rg_mul(tp, DY, const_of(tp, IN(0), sign_of, NULL))); }
+/* dx = dy (1 - y^2) */
+GRAPH_RULE(tanh_graph) {
+    DONE(din[0] = rg_mul(tp, DY, rg_add_scalar(tp, rg_neg(tp, rg_mul(tp, OUT, OUT)), 1)));
+}
+/* dx = dy y (1 - y) */
+GRAPH_RULE(sigmoid_graph) {
+    DONE(din[0] = rg_mul(tp, DY, rg_mul(tp, OUT, rg_add_scalar(tp, rg_neg(tp, OUT), 1))));
+}
+GRAPH_RULE(relu_graph) { DONE(din[0] = rg_mul(tp, DY, const_of(tp, IN(0), positive, NULL))); }
+GRAPH_RULE(clamp_graph) {
+    DONE(din[0] = rg_mul(tp, DY, const_of(tp, IN(0), inside, e->attr.f)));
+}
+
 /* ---- binary ops ------------------------------------------------------------- */
 
 /* add: y = a + b;  da = dy, db = dy (each summed over its broadcast dims) */
 EW_KERNEL(add_forward) { BINARY_FORWARD(e, x + z); }
 EW_KERNEL(add_backward) { BINARY_BACKWARD(tp, e, g, g); }
-static const rg_op add_row = {"add", 2, 1, binary_shape, add_forward, add_backward};
+static const rg_op add_row = {"add", 2, 1, binary_shape, add_forward, add_backward, add_graph};
 
 /* sub: y = a - b;  da = dy, db = -dy */
 EW_KERNEL(sub_forward) { BINARY_FORWARD(e, x - z); }
 EW_KERNEL(sub_backward) { BINARY_BACKWARD(tp, e, g, -g); }
-static const rg_op sub_row = {"sub", 2, 1, binary_shape, sub_forward, sub_backward};
+static const rg_op sub_row = {"sub", 2, 1, binary_shape, sub_forward, sub_backward, sub_graph};
 
 /* mul: y = a * b;  da = dy * b, db = dy * a */
 EW_KERNEL(mul_forward) { BINARY_FORWARD(e, x * z); }
 EW_KERNEL(mul_backward) { BINARY_BACKWARD(tp, e, g * z, g * x); }
-static const rg_op mul_row = {"mul", 2, 1, binary_shape, mul_forward, mul_backward};
+static const rg_op mul_row = {"mul", 2, 1, binary_shape, mul_forward, mul_backward, mul_graph};
 
 /* div: y = a / b;  da = dy / b, db = -dy * a / b^2 */
 EW_KERNEL(div_forward) { BINARY_FORWARD(e, x / z); }
 EW_KERNEL(div_backward) {
     BINARY_BACKWARD(tp, e, g / z, -g * x / (z * z));
 }
-static const rg_op div_row = {"div", 2, 1, binary_shape, div_forward, div_backward};
+static const rg_op div_row = {"div", 2, 1, binary_shape, div_forward, div_backward, div_graph};
 
 /* ---- unary ops ---------------------------------------------------------------- */
 
 /* neg: y = -x;  dx = -dy */
 EW_KERNEL(neg_forward) { UNARY_FORWARD(e, -x); }
 EW_KERNEL(neg_backward) { UNARY_BACKWARD(tp, e, -g); }
-static const rg_op neg_row = {"neg", 1, 1, unary_shape, neg_forward, neg_backward};
+static const rg_op neg_row = {"neg", 1, 1, unary_shape, neg_forward, neg_backward, neg_graph};
 
 /* add_scalar: y = x + s (attr.f[0]);  dx = dy */
 EW_KERNEL(add_scalar_forward) { UNARY_FORWARD(e, x + s0); }
 EW_KERNEL(add_scalar_backward) { UNARY_BACKWARD(tp, e, g); }
 static const rg_op add_scalar_row = {"add_scalar", 1, 1, unary_shape, add_scalar_forward,
-                                     add_scalar_backward};
+                                     add_scalar_backward, add_scalar_graph};
 
 /* mul_scalar: y = x * s (attr.f[0]);  dx = dy * s */
 EW_KERNEL(mul_scalar_forward) { UNARY_FORWARD(e, x * s0); }
 EW_KERNEL(mul_scalar_backward) { UNARY_BACKWARD(tp, e, g * s0); }
 static const rg_op mul_scalar_row = {"mul_scalar", 1, 1, unary_shape, mul_scalar_forward,
-                                     mul_scalar_backward};
+                                     mul_scalar_backward, mul_scalar_graph};
 
 /* pow_scalar: y = x^p (p = attr.f[0]);  dx = dy * p * x^(p-1), and 0 when p = 0
  * (as PyTorch, so that x^0 has no gradient even at x = 0) */
@@ -535,36 +607,36 @@ EW_KERNEL(pow_scalar_backward) {
     UNARY_BACKWARD(tp, e, s0 == 0 ? 0 : g * s0 * pow(x, s0 - 1));
 }
 static const rg_op pow_scalar_row = {"pow_scalar", 1, 1, unary_shape, pow_scalar_forward,
-                                     pow_scalar_backward};
+                                     pow_scalar_backward, pow_scalar_graph};
 
 /* exp: y = e^x;  dx = dy * y */
 EW_KERNEL(exp_forward) { UNARY_FORWARD(e, exp(x)); }
 EW_KERNEL(exp_backward) { UNARY_BACKWARD(tp, e, g * y); }
-static const rg_op exp_row = {"exp", 1, 1, unary_shape, exp_forward, exp_backward};
+static const rg_op exp_row = {"exp", 1, 1, unary_shape, exp_forward, exp_backward, exp_graph};
 
 /* log: y = ln x;  dx = dy / x */
 EW_KERNEL(log_forward) { UNARY_FORWARD(e, log(x)); }
 EW_KERNEL(log_backward) { UNARY_BACKWARD(tp, e, g / x); }
-static const rg_op log_row = {"log", 1, 1, unary_shape, log_forward, log_backward};
+static const rg_op log_row = {"log", 1, 1, unary_shape, log_forward, log_backward, log_graph};
 
 /* sqrt: y = sqrt(x);  dx = dy / (2 y) */
 EW_KERNEL(sqrt_forward) { UNARY_FORWARD(e, sqrt(x)); }
 EW_KERNEL(sqrt_backward) { UNARY_BACKWARD(tp, e, g / (y + y)); }
-static const rg_op sqrt_row = {"sqrt", 1, 1, unary_shape, sqrt_forward, sqrt_backward};
+static const rg_op sqrt_row = {"sqrt", 1, 1, unary_shape, sqrt_forward, sqrt_backward, sqrt_graph};
 
 /* abs: y = |x|;  dx = dy * sign(x), 0 at x = 0 (as PyTorch) */
 EW_KERNEL(abs_forward) { UNARY_FORWARD(e, fabs(x)); }
 EW_KERNEL(abs_backward) {
     UNARY_BACKWARD(tp, e, x > 0 ? g : (x < 0 ? -g : 0));
 }
-static const rg_op abs_row = {"abs", 1, 1, unary_shape, abs_forward, abs_backward};
+static const rg_op abs_row = {"abs", 1, 1, unary_shape, abs_forward, abs_backward, abs_graph};
 
 /* tanh: y = tanh x;  dx = dy * (1 - y^2) */
 EW_KERNEL(tanh_forward) { UNARY_FORWARD2(e, rg_tanhf(x), tanh(x)); }
 EW_KERNEL(tanh_backward) {
     UNARY_BACKWARD(tp, e, g * (1 - y * y));
 }
-static const rg_op tanh_row = {"tanh", 1, 1, unary_shape, tanh_forward, tanh_backward};
+static const rg_op tanh_row = {"tanh", 1, 1, unary_shape, tanh_forward, tanh_backward, tanh_graph};
 
 /* sigmoid: y = 1 / (1 + e^-x);  dx = dy * y (1 - y).  For very negative x, e^-x
  * overflows to inf and y is exactly 0, never NaN. */
@@ -575,12 +647,12 @@ EW_KERNEL(sigmoid_backward) {
     UNARY_BACKWARD(tp, e, g * y * (1 - y));
 }
 static const rg_op sigmoid_row = {"sigmoid", 1, 1, unary_shape, sigmoid_forward,
-                                  sigmoid_backward};
+                                  sigmoid_backward, sigmoid_graph};
 
 /* relu: y = max(x, 0);  dx = dy where x > 0, else 0 */
 EW_KERNEL(relu_forward) { UNARY_FORWARD(e, x > 0 ? x : 0); }
 EW_KERNEL(relu_backward) { UNARY_BACKWARD(tp, e, x > 0 ? g : 0); }
-static const rg_op relu_row = {"relu", 1, 1, unary_shape, relu_forward, relu_backward};
+static const rg_op relu_row = {"relu", 1, 1, unary_shape, relu_forward, relu_backward, relu_graph};
 
 /* clamp: y = min(max(x, lo), hi) (lo = attr.f[0], hi = attr.f[1]; lo > hi gives
  * hi everywhere, as PyTorch);  dx = dy where lo <= x <= hi, else 0 */
@@ -590,7 +662,7 @@ EW_KERNEL(clamp_forward) {
 EW_KERNEL(clamp_backward) {
     UNARY_BACKWARD(tp, e, (x >= s0 && x <= s1) ? g : 0);
 }
-static const rg_op clamp_row = {"clamp", 1, 1, unary_shape, clamp_forward, clamp_backward};
+static const rg_op clamp_row = {"clamp", 1, 1, unary_shape, clamp_forward, clamp_backward, clamp_graph};
 
 /* ---- the rows and the public functions ------------------------------------------ */
 

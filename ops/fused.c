@@ -155,7 +155,7 @@ static void lstm_backward(rg_tape *tp, rg_entry *e) {
     add_into(dt, rg_grad(tp, e->in[1]), da, e->in[1]->numel);
 }
 
-static const rg_op op_lstm = {"lstm_gates", 3, 2, lstm_shape, lstm_forward, lstm_backward};
+static const rg_op op_lstm = {"lstm_gates", 3, 2, lstm_shape, lstm_forward, lstm_backward, NULL};
 
 /* The two outputs (h', c') go to out[0], out[1]; both NULL on error. */
 static int lstm_out_ok(rg_tape *tp, const char *fn, rg_tensor **out) {
@@ -269,7 +269,7 @@ static void gru_backward(rg_tape *tp, rg_entry *e) {
         gru_bwd_f64(tp, e, B, H);
 }
 
-static const rg_op op_gru = {"gru_gates", 3, 1, gru_shape, gru_forward, gru_backward};
+static const rg_op op_gru = {"gru_gates", 3, 1, gru_shape, gru_forward, gru_backward, NULL};
 
 rg_tensor *rg_gru_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *h) {
     return rg_ops_apply(tp, &op_gru, 3, (rg_tensor *[]){xp, hp, h}, NULL);
@@ -356,7 +356,7 @@ static void lcell_backward(rg_tape *tp, rg_entry *e) {
     lcell_backward_recurrent(tp, da, e->in[1], e->in[3], e->n_in == 5 ? e->in[4] : NULL);
 }
 
-static const rg_op op_lcell = {"lstm_cell", -1, 2, lcell_shape, lcell_forward, lcell_backward};
+static const rg_op op_lcell = {"lstm_cell", -1, 2, lcell_shape, lcell_forward, lcell_backward, NULL};
 
 int rg_lstm_cell(rg_tape *tp, rg_tensor *xp, rg_tensor *h, rg_tensor *c, rg_tensor *W_hh,
                  rg_tensor *b_hh, rg_tensor **out) {
@@ -436,7 +436,7 @@ static void lrows_backward(rg_tape *tp, rg_entry *e) {
     lcell_backward_recurrent(tp, da, h, e->in[4], e->in[5]);
 }
 
-static const rg_op op_lrows = {"lstm_cell_rows", 6, 2, lrows_shape, lrows_forward, lrows_backward};
+static const rg_op op_lrows = {"lstm_cell_rows", 6, 2, lrows_shape, lrows_forward, lrows_backward, NULL};
 
 int rg_lstm_cell_rows(rg_tape *tp, rg_tensor *P, rg_tensor *ids, rg_tensor *h, rg_tensor *c,
                       rg_tensor *W_hh, rg_tensor *b_hh, rg_tensor **out) {

@@ -118,7 +118,22 @@ static void matmul_backward(rg_tape *tp, rg_entry *e) {
     }
 }
 
-static const rg_op op_matmul = {"matmul", 2, 1, matmul_shape, matmul_forward, matmul_backward};
+/* recorded: with op(A), op(B) the (transposed) operands and C = op(A) op(B),
+ * d op(A) = dC op(B)^T and d op(B) = op(A)^T dC, transposed back where the
+ * operand was; a B shared by a batch sums its batch's gradients */
+static int matmul_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                        rg_tensor **din) {
+    rg_tensor *a = e->in[0], *b = e->in[1], *dc = dout[0];
+    bool ta = e->attr.i[0], tb = e->attr.i[1];
+    rg_tensor *ga = rg_matmul_t(tp, dc, b, false, !tb);
+    rg_tensor *gb = rg_matmul_t(tp, a, dc, !ta, false);
+    if (gb && gb->rank > b->rank) gb = rg_sum_axis(tp, gb, 0, false);
+    din[0] = ta && ga ? rg_transpose(tp, ga, -2, -1) : ga;
+    din[1] = tb && gb ? rg_transpose(tp, gb, -2, -1) : gb;
+    return din[0] && din[1] ? 0 : -1;
+}
+static const rg_op op_matmul = {"matmul", 2, 1, matmul_shape, matmul_forward, matmul_backward,
+                                matmul_graph};
 
 rg_tensor *rg_matmul_t(rg_tape *tp, rg_tensor *a, rg_tensor *b, bool ta, bool tb) {
     rg_attr at = {.i = {ta, tb}};
@@ -288,7 +303,17 @@ RG_KERNEL(linear_backward, (rg_tape *tp, rg_entry *e), (tp, e)) {
     }
 }
 
-static const rg_op op_linear = {"linear", -1, 1, linear_shape, linear_forward, linear_backward};
+/* recorded: dx = dy W, dW = dy^T x, db = sum_n dy */
+static int linear_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                        rg_tensor **din) {
+    rg_tensor *x = e->in[0], *W = e->in[1], *dy = dout[0];
+    din[0] = rg_matmul(tp, dy, W);
+    din[1] = rg_matmul_t(tp, dy, x, true, false);
+    if (e->n_in == 3) din[2] = rg_sum_axis(tp, dy, 0, false);
+    return din[0] && din[1] && (e->n_in < 3 || din[2]) ? 0 : -1;
+}
+static const rg_op op_linear = {"linear", -1, 1, linear_shape, linear_forward, linear_backward,
+                                linear_graph};
 
 rg_tensor *rg_linear(rg_tape *tp, rg_tensor *x, rg_tensor *W, rg_tensor *bias) {
     if (bias) return rg_ops_apply(tp, &op_linear, 3, (rg_tensor *[]){x, W, bias}, NULL);
@@ -426,7 +451,7 @@ RG_KERNEL(emblin_backward, (rg_tape *tp, rg_entry *e), (tp, e)) {
 }
 
 static const rg_op op_emblin = {"embedding_linear", -1, 1, emblin_shape, emblin_forward,
-                                emblin_backward};
+                                emblin_backward, NULL};
 
 rg_tensor *rg_embedding_linear(rg_tape *tp, rg_tensor *E, rg_tensor *ids, rg_tensor *W,
                                rg_tensor *bias) {

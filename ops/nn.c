@@ -119,9 +119,9 @@ static void softmax_backward(rg_tape *tp, rg_entry *e) {
 }
 
 static const rg_op op_softmax = {"softmax", 1, 1, softmax_shape, softmax_forward,
-                                 softmax_backward};
+                                 softmax_backward, NULL};
 static const rg_op op_log_softmax = {"log_softmax", 1, 1, softmax_shape, softmax_forward,
-                                     softmax_backward};
+                                     softmax_backward, NULL};
 
 rg_tensor *rg_softmax(rg_tape *tp, rg_tensor *a, int axis) {
     rg_attr at = {0};
@@ -267,9 +267,9 @@ static void ce_backward(rg_tape *tp, rg_entry *e) {
         ce_bwd_f32(x->data, t, w, N, C, e->saved, g, y, mean, dx, dw);
 }
 
-static const rg_op op_ce = {"cross_entropy", 2, 1, ce_shape, ce_forward, ce_backward};
+static const rg_op op_ce = {"cross_entropy", 2, 1, ce_shape, ce_forward, ce_backward, NULL};
 static const rg_op op_ce_weighted = {"cross_entropy_weighted", 3, 1, ce_shape, ce_forward,
-                                     ce_backward};
+                                     ce_backward, NULL};
 
 rg_tensor *rg_cross_entropy(rg_tape *tp, rg_tensor *logits, rg_tensor *targets,
                             rg_reduction red) {
@@ -351,7 +351,7 @@ static void mse_backward(rg_tape *tp, rg_entry *e) {
         mse_bwd_f32(a->data, b->data, a->numel, 2.0 * *(const float *)dy / D, da, db);
 }
 
-static const rg_op op_mse = {"mse", 2, 1, mse_shape, mse_forward, mse_backward};
+static const rg_op op_mse = {"mse", 2, 1, mse_shape, mse_forward, mse_backward, NULL};
 
 rg_tensor *rg_mse(rg_tape *tp, rg_tensor *a, rg_tensor *b, rg_reduction red) {
     if (red == RG_NONE) /* per element, composed in ops/loss.c */
@@ -420,7 +420,7 @@ RG_KERNEL(embedding_backward, (rg_tape *tp, rg_entry *e), (tp, e)) {
 }
 
 static const rg_op op_embedding = {"embedding", 2, 1, embedding_shape, embedding_forward,
-                                   embedding_backward};
+                                   embedding_backward, NULL};
 
 rg_tensor *rg_embedding(rg_tape *tp, rg_tensor *W, rg_tensor *ids) {
     rg_tensor *in[2] = {W, ids};
@@ -484,7 +484,7 @@ RG_KERNEL(dropout_backward, (rg_tape *tp, rg_entry *e), (tp, e)) {
 }
 
 static const rg_op op_dropout = {"dropout", 1, 1, dropout_shape, dropout_forward,
-                                 dropout_backward};
+                                 dropout_backward, NULL};
 
 rg_tensor *rg_dropout(rg_tape *tp, rg_tensor *a, double p, rg_rng *rng) {
     if (!rg_ops_call_ok(tp, &op_dropout, NULL, 1, &a)) return NULL;

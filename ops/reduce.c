@@ -120,10 +120,19 @@ RG_KERNEL(sum_all_grad, (rg_tape *tp, rg_entry *e, double scale), (tp, e, scale)
     }
 }
 
+/* the recorded backward rules, at the end of the file */
+#define GRAPH_DECL(name)                                                               \
+    static int name(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout, rg_tensor **din)
+GRAPH_DECL(sum_graph);
+GRAPH_DECL(mean_graph);
+GRAPH_DECL(max_graph);
+GRAPH_DECL(sum_axis_graph);
+GRAPH_DECL(mean_axis_graph);
+
 /* sum: y = sum_i x_i;  dx_i = dy */
 static void sum_forward(rg_tape *tp, rg_entry *e) { sum_all(e, 1.0); }
 static void sum_backward(rg_tape *tp, rg_entry *e) { sum_all_grad(tp, e, 1.0); }
-static const rg_op sum_row = {"sum", 1, 1, all_shape, sum_forward, sum_backward};
+static const rg_op sum_row = {"sum", 1, 1, all_shape, sum_forward, sum_backward, sum_graph};
 
 /* mean: y = sum_i x_i / N;  dx_i = dy / N (NaN for an empty a, as PyTorch) */
 static void mean_forward(rg_tape *tp, rg_entry *e) {
@@ -132,7 +141,7 @@ static void mean_forward(rg_tape *tp, rg_entry *e) {
 static void mean_backward(rg_tape *tp, rg_entry *e) {
     sum_all_grad(tp, e, 1.0 / (double)e->in[0]->numel);
 }
-static const rg_op mean_row = {"mean", 1, 1, all_shape, mean_forward, mean_backward};
+static const rg_op mean_row = {"mean", 1, 1, all_shape, mean_forward, mean_backward, mean_graph};
 
 /* ---- max over all elements ------------------------------------------------------ */
 
@@ -198,7 +207,7 @@ RG_KERNEL(max_backward, (rg_tape *tp, rg_entry *e), (tp, e)) {
         MAX_TIES_BWD(double, (const double *)a->data, (const double *)y->data,
                      (const double *)y->grad, (double *)dx, a->numel);
 }
-static const rg_op max_row = {"max", 1, 1, all_shape, max_forward, max_backward};
+static const rg_op max_row = {"max", 1, 1, all_shape, max_forward, max_backward, max_graph};
 
 /* ---- sum and mean along an axis ---------------------------------------------------- */
 
@@ -265,13 +274,13 @@ RG_KERNEL(sum_axis_grad, (rg_tape *tp, rg_entry *e, bool mean), (tp, e, mean)) {
 static void sum_axis_forward(rg_tape *tp, rg_entry *e) { sum_axis_run(e, false); }
 static void sum_axis_backward(rg_tape *tp, rg_entry *e) { sum_axis_grad(tp, e, false); }
 static const rg_op sum_axis_row = {"sum_axis", 1, 1, axis_shape, sum_axis_forward,
-                                   sum_axis_backward};
+                                   sum_axis_backward, sum_axis_graph};
 
 /* mean_axis: y[o,j] = sum_k x[o,k,j] / n;  dx[o,k,j] = dy[o,j] / n */
 static void mean_axis_forward(rg_tape *tp, rg_entry *e) { sum_axis_run(e, true); }
 static void mean_axis_backward(rg_tape *tp, rg_entry *e) { sum_axis_grad(tp, e, true); }
 static const rg_op mean_axis_row = {"mean_axis", 1, 1, axis_shape, mean_axis_forward,
-                                    mean_axis_backward};
+                                    mean_axis_backward, mean_axis_graph};
 
 /* ---- max along an axis ---------------------------------------------------------------- */
 
@@ -334,9 +343,80 @@ static void max_axis_backward(rg_tape *tp, rg_entry *e) {
                 ((double *)dx)[p] += ((const double *)e->out[0]->grad)[q];
         }
 }
+/* recorded: dout (keepdim shape) times the constant one-hot of the first argmax */
+static int max_axis_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                          rg_tensor **din) {
+    const rg_tensor *x = e->in[0];
+    axis_geom g = entry_geom(e);
+    const int64_t *idx = e->saved;
+    rg_tensor *hot = rg_zeros(tp, x->dtype, x->rank, x->shape);
+    for (int64_t o = 0; hot && o < g.outer; o++)
+        for (int64_t j = 0; j < g.inner; j++) {
+            int64_t k = idx ? idx[o * g.inner + j] : argmax_axis(x, g, o, j);
+            rg_set(hot, (o * g.n + k) * g.inner + j, 1.0);
+        }
+    int64_t shape[RG_MAX_RANK];
+    int ax = rg_axis_norm((int)e->attr.i[0], x->rank);
+    for (int d = 0; d < x->rank; d++) shape[d] = d == ax ? 1 : x->shape[d];
+    din[0] = rg_mul(tp, hot, rg_reshape(tp, dout[0], x->rank, shape));
+    return din[0] ? 0 : -1;
+}
 static const rg_op max_axis_row = {"max_axis", 1, 1, axis_shape, max_axis_forward,
-                                   max_axis_backward};
+                                   max_axis_backward, max_axis_graph};
 
+/* ---- recorded backward rules (rg_autograd, gradients of gradients) ----------------
+ * dout spread back over the reduced elements with differentiable ops: multiplied
+ * by a constant (ones, 1/n, or the maxima's mask divided by their number). */
+
+/* dout reshaped to x's rank with 1 along the reduced axis (keepdim's shape) */
+static rg_tensor *keepdim_of(rg_tape *tp, rg_tensor *dout, const rg_tensor *x, int ax) {
+    int64_t shape[RG_MAX_RANK];
+    for (int d = 0; d < x->rank; d++) shape[d] = d == ax ? 1 : x->shape[d];
+    return rg_reshape(tp, dout, x->rank, shape);
+}
+
+/* a constant like x: `value` everywhere, or where mask(i) holds (else 0) */
+static rg_tensor *const_like(rg_tape *tp, const rg_tensor *x, double value) {
+    return rg_full(tp, x->dtype, x->rank, x->shape, value);
+}
+
+static int sum_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout, rg_tensor **din) {
+    din[0] = rg_mul(tp, const_like(tp, e->in[0], 1.0), dout[0]);
+    return din[0] ? 0 : -1;
+}
+static int mean_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout, rg_tensor **din) {
+    din[0] = rg_mul(tp, const_like(tp, e->in[0], 1.0 / (double)e->in[0]->numel), dout[0]);
+    return din[0] ? 0 : -1;
+}
+/* the gradient split evenly among the tied maxima (the NaNs when y is NaN) */
+static int max_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout, rg_tensor **din) {
+    const rg_tensor *x = e->in[0];
+    double y = rg_get(e->out[0], 0);
+    int64_t m = 0;
+    for (int64_t i = 0; i < x->numel; i++) m += IS_MAX(rg_get(x, i), y);
+    rg_tensor *mask = rg_tensor_new(tp, x->dtype, x->rank, x->shape);
+    for (int64_t i = 0; mask && i < x->numel; i++)
+        rg_set(mask, i, IS_MAX(rg_get(x, i), y) ? 1.0 / (double)m : 0.0);
+    din[0] = rg_mul(tp, mask, dout[0]);
+    return din[0] ? 0 : -1;
+}
+static int sum_axis_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                          rg_tensor **din) {
+    const rg_tensor *x = e->in[0];
+    int ax = rg_axis_norm((int)e->attr.i[0], x->rank);
+    rg_tensor *g = x->rank ? keepdim_of(tp, dout[0], x, ax) : dout[0];
+    din[0] = rg_mul(tp, const_like(tp, x, 1.0), g);
+    return din[0] ? 0 : -1;
+}
+static int mean_axis_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                           rg_tensor **din) {
+    const rg_tensor *x = e->in[0];
+    int ax = rg_axis_norm((int)e->attr.i[0], x->rank);
+    int64_t n = x->rank ? x->shape[ax] : 1;
+    rg_tensor *g = x->rank ? keepdim_of(tp, dout[0], x, ax) : dout[0];
+    din[0] = rg_mul(tp, const_like(tp, x, 1.0 / (double)n), g);
+    return din[0] ? 0 : -1;
+}
 /* ---- the rows and the public functions ------------------------------------------------- */
 
 const rg_op *const rg_rows_reduce[] = {&sum_row,      &mean_row,      &max_row,

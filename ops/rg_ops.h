@@ -204,6 +204,31 @@ rg_tensor *rg_smooth_l1(rg_tape *tp, rg_tensor *a, rg_tensor *b, double beta,
                         rg_reduction red);
 rg_tensor *rg_l1(rg_tape *tp, rg_tensor *a, rg_tensor *b, rg_reduction red);
 
+/* ---- gradients as tensors: gradients of gradients (ops/grad.c) ---- */
+/* The gradients of outputs[0..n_out) (seeded with seeds[k], or 1 for a scalar
+ * output when seeds is NULL or seeds[k] NULL) with respect to inputs[0..n_in),
+ * as tensors on tp: grads[j] (zeros when inputs[j] does not reach the outputs).
+ * It runs every row's recorded backward (rg_op.backward_graph), never the fast
+ * kernels, and leaves every tensor's .grad alone.  With create_graph the
+ * backward is itself recorded, so grads can be differentiated again (to any
+ * order) with rg_backward or rg_autograd; without, it is a plain reverse
+ * sweep.  Cost: about one backward pass (two with create_graph, plus what the
+ * second differentiation records).  An op without a recorded backward on the
+ * way is an error naming it.  0, or -1 (message on the tape, grads NULL). */
+int rg_autograd(rg_tape *tp, int n_out, rg_tensor *const *outputs, rg_tensor *const *seeds,
+                int n_in, rg_tensor *const *inputs, rg_tensor **grads, bool create_graph);
+/* g summed over the dimensions along which `like` was broadcast to g's shape,
+ * reshaped to like's shape (g itself when the shapes agree): the gradient of a
+ * broadcast, for recorded backward rules. */
+rg_tensor *rg_sum_to(rg_tape *tp, rg_tensor *g, const rg_tensor *like);
+/* Second derivatives against central differences of the analytic gradient, in
+ * float64: for a random direction v (fixed seed) over the inputs that require a
+ * gradient, the recorded d/dx <v, df/dx> against (G(x + eps e_k) - G(x - eps
+ * e_k)) / 2 eps with G = <v, df/dx>, for every element k.  Same options,
+ * result and report style as rg_gradcheck.  0 when it ran (see res->pass). */
+int rg_gradgradcheck(rg_gradcheck_fn fn, int n, rg_tensor *const *inputs, void *user,
+                     const rg_gradcheck_opts *opts, rg_gradcheck_result *res);
+
 #ifdef __cplusplus
 }
 #endif

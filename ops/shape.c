@@ -132,8 +132,10 @@ static void transpose_backward(rg_tape *tp, rg_entry *e) {
     }
 }
 
+static int transpose_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                           rg_tensor **din);
 static const rg_op op_transpose = {"transpose", 1, 1, transpose_shape, transpose_forward,
-                                   transpose_backward};
+                                   transpose_backward, transpose_graph};
 
 rg_tensor *rg_transpose(rg_tape *tp, rg_tensor *a, int d0, int d1) {
     rg_attr at = {0};
@@ -206,8 +208,10 @@ static void reshape_backward(rg_tape *tp, rg_entry *e) {
     add_rows(e->in[0]->dtype, dx, 0, dy, 0, 1, e->in[0]->numel);
 }
 
+static int reshape_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                         rg_tensor **din);
 static const rg_op op_reshape = {"reshape", 1, 1, reshape_shape, reshape_forward,
-                                 reshape_backward};
+                                 reshape_backward, reshape_graph};
 
 rg_tensor *rg_reshape(rg_tape *tp, rg_tensor *a, int rank, const int64_t *shape) {
     rg_attr at = {0};
@@ -319,8 +323,63 @@ static void band_backward(rg_tape *tp, rg_entry *e) {
     }
 }
 
-static const rg_op op_concat = {"concat", -1, 1, concat_shape, band_forward, band_backward};
-static const rg_op op_stack = {"stack", -1, 1, stack_shape, band_forward, band_backward};
+/* ---- recorded backward rules (rg_autograd, gradients of gradients) ---------------- */
+
+static int transpose_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                           rg_tensor **din) {
+    din[0] = rg_transpose(tp, dout[0], (int)e->attr.i[0], (int)e->attr.i[1]);
+    return din[0] ? 0 : -1;
+}
+static int reshape_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                         rg_tensor **din) {
+    din[0] = rg_reshape(tp, dout[0], e->in[0]->rank, e->in[0]->shape);
+    return din[0] ? 0 : -1;
+}
+/* each input's band of dout: a slice (concat) or a slice reshaped (stack) */
+static int band_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                      rg_tensor **din) {
+    int ax = (int)e->attr.i[0];
+    int64_t off = 0;
+    for (int k = 0; k < e->n_in; k++) {
+        int64_t lk = band_len(e, k);
+        rg_tensor *g = rg_slice(tp, dout[0], ax, off, lk);
+        din[k] = g ? rg_reshape(tp, g, e->in[k]->rank, e->in[k]->shape) : NULL;
+        if (!din[k]) return -1;
+        off += lk;
+    }
+    return 0;
+}
+/* dout placed in zeros: concat(zeros before, dout, zeros after) along the axis */
+static int slice_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                       rg_tensor **din) {
+    const rg_tensor *a = e->in[0];
+    if (a->rank == 0) { /* a slice of a scalar is the scalar */
+        din[0] = rg_reshape(tp, dout[0], 0, a->shape);
+        return din[0] ? 0 : -1;
+    }
+    int ax = (int)e->attr.i[0];
+    int64_t start = e->attr.i[1], len = e->attr.i[2], shape[RG_MAX_RANK];
+    int64_t sizes[3] = {start, len, a->shape[ax] - start - len};
+    rg_tensor *parts[3];
+    int n = 0;
+    for (int p = 0; p < 3; p++) {
+        if (sizes[p] == 0 && a->shape[ax] > 0) continue;
+        if (p == 1) {
+            parts[n++] = dout[0];
+            continue;
+        }
+        memcpy(shape, a->shape, sizeof shape);
+        shape[ax] = sizes[p];
+        if (!(parts[n++] = rg_zeros(tp, a->dtype, a->rank, shape))) return -1;
+    }
+    din[0] = n == 1 ? rg_reshape(tp, parts[0], a->rank, a->shape) : rg_concat(tp, n, parts, ax);
+    return din[0] ? 0 : -1;
+}
+
+static const rg_op op_concat = {"concat", -1, 1, concat_shape, band_forward, band_backward,
+                                band_graph};
+static const rg_op op_stack = {"stack", -1, 1, stack_shape, band_forward, band_backward,
+                               band_graph};
 
 rg_tensor *rg_concat(rg_tape *tp, int n, rg_tensor *const *ts, int axis) {
     rg_attr at = {0};
@@ -400,7 +459,8 @@ static void slice_backward(rg_tape *tp, rg_entry *e) {
              len * inner, outer, len * inner);
 }
 
-static const rg_op op_slice = {"slice", 1, 1, slice_shape, slice_forward, slice_backward};
+static const rg_op op_slice = {"slice", 1, 1, slice_shape, slice_forward, slice_backward,
+                               slice_graph};
 
 rg_tensor *rg_slice(rg_tape *tp, rg_tensor *a, int axis, int64_t start, int64_t len) {
     rg_attr at = {0};

@@ -47,6 +47,9 @@ extern const rg_gradrow rg_gradrows_norm[];
 extern const int rg_gradrows_norm_n;
 extern const rg_gradrow rg_gradrows_loss[];
 extern const int rg_gradrows_loss_n;
+/* The row's inputs for a seed (random dims in 1..4 and values as declared):
+ * persistent tensors, float ones requiring a gradient; free them. */
+void rg_gradrow_inputs(const rg_gradrow *row, uint64_t seed, rg_tensor **in);
 /* All rows of the tables above into list (at most cap); returns the count. */
 int rg_gradrows_all(const rg_gradrow **list, int cap);
 #endif

@@ -649,6 +649,43 @@ Test(checkpoint, pytorch_charlm_loads_into_params)
     rg_ref_free(ref);
 }
 
+/* A file written by tools/rgckpt.py (numpy, no torch; `rgckpt.py make-fixture`)
+ * reads here and loads into a CharLM registry: element i of the j-th tensor is
+ * (j + 1) * 0.1 + i * 0.01 - 0.5, stored as F32 except head.bias (F64). */
+Test(checkpoint, written_by_rgckpt)
+{
+    const char *path = rg_test_data_path("ckpt_rgckpt.safetensors");
+    static const char *const names[] = {"embed.weight", "rnn.weight_ih_l0", "rnn.weight_hh_l0",
+                                        "rnn.bias_ih_l0", "rnn.bias_hh_l0", "head.weight",
+                                        "head.bias"};
+    rg_safetensors *st = rg_safetensors_read(path);
+    cr_assert_not_null(st, "%s", rg_last_error());
+    cr_assert_eq(rg_safetensors_count(st), 7);
+    cr_expect_str_eq(rg_safetensors_get_meta(st, "cell"), "gru");
+    cr_expect_str_eq(rg_safetensors_get_meta(st, "vocab"), "10,97,98");
+    cr_expect_str_eq(rg_safetensors_get_meta(st, "note"), "written by tools/rgckpt.py \xe2\x80\x94 ok");
+    for (int j = 0; j < 7; j++) {
+        const char *name;
+        const rg_tensor *t = rg_safetensors_at(st, j, &name);
+        cr_assert_str_eq(name, names[j], "file order");
+        cr_expect_eq(t->dtype, j == 6 ? RG_F64 : RG_F32, "%s", name);
+        for (int64_t i = 0; i < t->numel; i++) {
+            double v = (j + 1) * 0.1 + (double)i * 0.01 - 0.5;
+            double want = t->dtype == RG_F32 ? (double)(float)v : v;
+            cr_expect_eq(rg_get(t, i), want, "%s[%lld]: %.17g vs %.17g", name, (long long)i,
+                         rg_get(t, i), want);
+        }
+    }
+    rg_safetensors_free(st);
+    /* the same file into a model's registry (F64 parameters: the F32 values exactly) */
+    rg_params *P = ck_charlm("gru", 3, 2, 2, 1, RG_F64, 3);
+    cr_assert_eq(rg_checkpoint_load_params(P, path), 0, "%s", rg_last_error());
+    rg_tensor *hb = rg_params_get(P, "head.bias"), *emb = rg_params_get(P, "embed.weight");
+    cr_expect_eq(rg_get(hb, 2), 7 * 0.1 + 2 * 0.01 - 0.5);
+    cr_expect_eq(rg_get(emb, 5), (double)(float)(0.1 + 5 * 0.01 - 0.5));
+    rg_params_free(P);
+}
+
 /* ---- parameter checkpoints -------------------------------------------------- */
 
 Test(checkpoint, params_roundtrip)

@@ -64,11 +64,11 @@ static void total_bwd(rg_tape *tp, rg_entry *e) {
     if (dx)
         for (int64_t i = 0; i < e->in[0]->numel; ++i) dx[i] += ((double *)e->out[0]->grad)[0];
 }
-static const rg_op op_sq = {"test_square", 1, 1, same_shape, sq_fwd, sq_bwd};
-static const rg_op op_sq_wrong = {"test_square_wrong", 1, 1, same_shape, sq_fwd, sq_bwd_wrong};
-static const rg_op op_add2 = {"test_add", 2, 1, same_shape, add_fwd, add_bwd};
-static const rg_op op_log_nobwd = {"test_log_nobackward", 1, 1, same_shape, log_fwd, NULL};
-static const rg_op op_total = {"test_total", 1, 1, scalar_shape, total_fwd, total_bwd};
+static const rg_op op_sq = {"test_square", 1, 1, same_shape, sq_fwd, sq_bwd, NULL};
+static const rg_op op_sq_wrong = {"test_square_wrong", 1, 1, same_shape, sq_fwd, sq_bwd_wrong, NULL};
+static const rg_op op_add2 = {"test_add", 2, 1, same_shape, add_fwd, add_bwd, NULL};
+static const rg_op op_log_nobwd = {"test_log_nobackward", 1, 1, same_shape, log_fwd, NULL, NULL};
+static const rg_op op_total = {"test_total", 1, 1, scalar_shape, total_fwd, total_bwd, NULL};
 
 static rg_tensor *sq(rg_tape *tp, rg_tensor *x) { return rg_apply(tp, &op_sq, 1, &x, NULL); }
 static rg_tensor *add2(rg_tape *tp, rg_tensor *a, rg_tensor *b) {
@@ -327,7 +327,7 @@ Test(core, gradcheck_passes_right_and_fails_wrong) {
 }
 
 Test(core, user_op_registry) {
-    static const rg_op mine = {"test_user_registered", 1, 1, same_shape, sq_fwd, sq_bwd};
+    static const rg_op mine = {"test_user_registered", 1, 1, same_shape, sq_fwd, sq_bwd, NULL};
     cr_expect_eq(rg_op_register(&mine), 0);
     cr_expect_eq(rg_op_find("test_user_registered"), &mine);
     cr_expect_eq(rg_op_register(&mine), -1, "a taken name is refused");

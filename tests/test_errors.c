@@ -263,7 +263,7 @@ enum {
     X(register_broken, "rg_op_register", NO_TAPE, "no forward",                                    \
       NEG(rg_op_register(&errtest_broken)))                                                        \
     X(register_taken, "rg_op_register", NO_TAPE, "taken",                                          \
-      NEG(rg_op_register(&(rg_op){"add", 1, 1, id_shape, id_forward, NULL})))                      \
+      NEG(rg_op_register(&(rg_op){"add", 1, 1, id_shape, id_forward, NULL, NULL})))                    \
     X(find_null, "rg_op_find", NO_TAPE, "NULL", NUL(rg_op_find(NULL)))                             \
     X(find_absent, "rg_op_find", NO_TAPE, "absent", NUL(rg_op_find("no_such_op")))                 \
     /* ---- backward and gradcheck ---- */                                                         \

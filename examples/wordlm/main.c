@@ -61,8 +61,10 @@ int wordlm_sample(const lm_model *m, const wordlm_vocab *v, const char *prime, i
     int ns = lm_state_count(m), rc = ids && p && tp ? 0 : -1;
     for (int j = 0; j < ns && rc == 0; j++)
         rc = (st[j] = rg_zeros(NULL, RG_F32, RG_DIMS(m->L, 1, m->H))) ? 0 : -1;
-    if (tp)
+    if (tp) {
         rg_tape_set_grad_enabled(tp, false);
+        rg_tape_set_training(tp, false); /* no dropout when sampling */
+    }
     for (int64_t k = 0; k < length && rc == 0; k++) {
         rg_tape_reset(tp);
         rg_tensor *fin[RG_CELL_MAX_STATE] = {0};
