@@ -8,6 +8,7 @@
  * tensor of a resume file is checked when read.  A lock file beside the
  * checkpoint ("<save>.lock", flock) keeps a second run off the same path. */
 #define _XOPEN_SOURCE 700
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -115,6 +116,80 @@ static int check_pair(rg_run *r, const rg_safetensors *st)
     return rc;
 }
 
+/* ---- a save cut between its two renames ------------------------------------------ */
+
+static int lock_path(const char *path);
+
+/* the run id and step in a file's metadata; -1 when it has none */
+static int run_step_of(const char *path, uint64_t *id, int64_t *step)
+{
+    rg_safetensors *h = rg_safetensors_read_header(path);
+    int rc = h && parse_hex64(rg_safetensors_get_meta(h, "run_id"), id) == 0 &&
+                     rg_safetensors_get_meta(h, "step") &&
+                     rg_meta_int(h, "step", 0, 1e15, path, step) == 0
+                 ? 0
+                 : -1;
+    rg_safetensors_free(h);
+    return rc;
+}
+
+/* behind's complete new version, left as "<behind>.tmp-XXXXXX" by a save that
+ * was killed after renaming the other file: renamed into place.  true when found. */
+static bool finish_save(const char *behind, uint64_t id, int64_t step)
+{
+    const char *slash = strrchr(behind, '/'), *base = slash ? slash + 1 : behind;
+    size_t dl = !slash ? 1 : slash == behind ? 1 : (size_t)(slash - behind), bl = strlen(base);
+    char *dir = malloc(dl + 1);
+    if (!dir)
+        return false;
+    memcpy(dir, slash ? behind : ".", dl);
+    dir[dl] = '\0';
+    DIR *d = opendir(dir);
+    struct dirent *ent;
+    bool done = false;
+    while (d && !done && (ent = readdir(d))) {
+        const char *nm = ent->d_name;
+        if (strlen(nm) != bl + 11 || strncmp(nm, base, bl) ||
+            strncmp(nm + bl, ".tmp-", 5))
+            continue;
+        char *tmp = malloc(strlen(dir) + strlen(nm) + 2);
+        if (!tmp)
+            break;
+        sprintf(tmp, "%s/%s", dir, nm);
+        uint64_t tid;
+        int64_t tstep;
+        rg_safetensors *whole = rg_safetensors_read(tmp); /* complete and well-formed */
+        if (whole && run_step_of(tmp, &tid, &tstep) == 0 && tid == id && tstep == step)
+            done = rg_file_commit(tmp, behind) == 0;
+        rg_safetensors_free(whole);
+        free(tmp);
+    }
+    if (d)
+        closedir(d);
+    free(dir);
+    return done;
+}
+
+/* When the model file and the resume file are of one run but a step apart
+ * (a kill between a save's two renames), the save is finished from the
+ * complete temporary file it left, under the checkpoint's lock. */
+static int repair_pair(rg_run *r)
+{
+    uint64_t mid, tid;
+    int64_t ms, ts;
+    if (run_step_of(r->c->resume, &mid, &ms) != 0 || run_step_of(r->resume_path, &tid, &ts) != 0 ||
+        mid != tid || ms == ts)
+        return 0; /* nothing to repair: check_pair says what is wrong, if anything */
+    int fd = lock_path(r->c->resume);
+    if (fd < 0)
+        return -1;
+    if (run_step_of(r->c->resume, &mid, &ms) == 0 && run_step_of(r->resume_path, &tid, &ts) == 0 &&
+        mid == tid && ms != ts)
+        finish_save(ms < ts ? r->c->resume : r->resume_path, mid, ms < ts ? ts : ms);
+    close(fd);
+    return 0;
+}
+
 int rg_run_read_resume(rg_run *r)
 {
     r->resume_path = rg_train_state_path(r->c->resume);
@@ -122,7 +197,8 @@ int rg_run_read_resume(rg_run *r)
         rg_set_error("out of memory");
         return -1;
     }
-    if (rg_file_check_input(r->resume_path) != 0 || rg_file_check_input(r->c->resume) != 0)
+    if (rg_file_check_input(r->resume_path) != 0 || rg_file_check_input(r->c->resume) != 0 ||
+        repair_pair(r) != 0)
         return -1;
     rg_safetensors *st = rg_safetensors_read(r->resume_path);
     if (!st)
@@ -321,31 +397,39 @@ out:
     return rc;
 }
 
-int rg_run_lock(rg_run *r)
+/* an flock on "<path>.lock": the descriptor, or -1 with a message */
+static int lock_path(const char *path)
 {
-    size_t n = strlen(r->c->save);
+    size_t n = strlen(path);
     char *lp = malloc(n + 6);
     if (!lp) {
         rg_set_error("out of memory");
         return -1;
     }
-    memcpy(lp, r->c->save, n);
+    memcpy(lp, path, n);
     memcpy(lp + n, ".lock", 6);
     int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
-        rg_set_error("--save %s: cannot create the lock file %s: %s", r->c->save, lp,
-                     strerror(errno));
+        rg_set_error("--save %s: cannot create the lock file %s: %s", path, lp, strerror(errno));
         free(lp);
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         rg_set_error("--save %s: another run is training into it (it holds %s); give another "
-                     "--save", r->c->save, lp);
+                     "--save", path, lp);
         close(fd);
         free(lp);
         return -1;
     }
     free(lp);
+    return fd;
+}
+
+int rg_run_lock(rg_run *r)
+{
+    int fd = lock_path(r->c->save);
+    if (fd < 0)
+        return -1;
     r->lock_fd = fd;
     return 0;
 }
