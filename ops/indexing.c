@@ -603,15 +603,12 @@ rg_tensor *rg_argmin(rg_tape *tp, rg_tensor *x, int axis, bool keepdim) {
     return apply_nograd(tp, &argmin_row, 1, &x, &at);
 }
 
-int rg_topk(rg_tape *tp, rg_tensor *x, int64_t k, int axis, bool largest, rg_tensor **values,
-            rg_tensor **indices) {
-    if (!values || !indices)
-        return rg_op_error(tp, "rg_topk: values and indices must not be NULL");
-    *values = *indices = NULL;
+int rg_topk(rg_tape *tp, rg_tensor *x, int64_t k, int axis, bool largest, rg_tensor **out) {
+    if (!out)
+        return rg_op_error(tp, "rg_topk: out is NULL (room for values and indices is needed)");
+    out[0] = out[1] = NULL;
     rg_attr at = {.i = {axis, k, largest ? 1 : 0}};
-    rg_tensor *out[2] = {NULL, NULL};
     int r = rg_ops_apply_multi(tp, &topk_row, 1, &x, &at, out);
-    *values = out[0];
-    *indices = out[1];
+    if (r != 0) out[0] = out[1] = NULL;
     return r;
 }

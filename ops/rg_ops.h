@@ -169,10 +169,10 @@ rg_tensor *rg_ne(rg_tape *tp, rg_tensor *a, rg_tensor *b);
 rg_tensor *rg_argmax(rg_tape *tp, rg_tensor *x, int axis, bool keepdim);
 rg_tensor *rg_argmin(rg_tape *tp, rg_tensor *x, int axis, bool keepdim);
 /* The k largest (smallest) elements along axis, in order, ties by lower index
- * (torch.topk, sorted): *values [..., k, ...] (with a gradient, which goes back
- * to the chosen elements) and *indices I32 of the same shape.  0 or -1. */
-int rg_topk(rg_tape *tp, rg_tensor *x, int64_t k, int axis, bool largest, rg_tensor **values,
-            rg_tensor **indices);
+ * (torch.topk, sorted): out[0] = values [..., k, ...] (with a gradient, which
+ * goes back to the chosen elements), out[1] = indices, I32 of the same shape.
+ * 0 or -1. */
+int rg_topk(rg_tape *tp, rg_tensor *x, int64_t k, int axis, bool largest, rg_tensor **out);
 
 /* ---- scans (ops/scan.c) ---- */
 rg_tensor *rg_cumsum(rg_tape *tp, rg_tensor *x, int axis);

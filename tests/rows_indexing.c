@@ -34,17 +34,17 @@ BUILD(b_argmin_last, rg_gather(tp, in[0], -1, rg_argmin(tp, in[0], -1, true)))
 BUILD(b_argmax_drop, rg_index_select(tp, in[0], 0, rg_argmax(tp, in[0], -1, false)))
 
 static rg_tensor *b_topk_largest(rg_tape *tp, rg_tensor *const *in, int n) {
-    rg_tensor *v, *i;
-    return rg_topk(tp, in[0], 3, -1, true, &v, &i) == 0 ? v : NULL;
+    rg_tensor *vi[2];
+    return rg_topk(tp, in[0], 3, -1, true, vi) == 0 ? vi[0] : NULL;
 }
 static rg_tensor *b_topk_smallest(rg_tape *tp, rg_tensor *const *in, int n) {
-    rg_tensor *v, *i;
-    return rg_topk(tp, in[0], 2, 0, false, &v, &i) == 0 ? v : NULL;
+    rg_tensor *vi[2];
+    return rg_topk(tp, in[0], 2, 0, false, vi) == 0 ? vi[0] : NULL;
 }
 /* The indices, through rg_gather: equal to the values. */
 static rg_tensor *b_topk_indices(rg_tape *tp, rg_tensor *const *in, int n) {
-    rg_tensor *v, *i;
-    return rg_topk(tp, in[0], 2, 1, true, &v, &i) == 0 ? rg_gather(tp, in[0], 1, i) : NULL;
+    rg_tensor *vi[2];
+    return rg_topk(tp, in[0], 2, 1, true, vi) == 0 ? rg_gather(tp, in[0], 1, vi[1]) : NULL;
 }
 
 #define IN(lo, hi, r, ...) {RG_F64, r, {__VA_ARGS__}, lo, hi}
