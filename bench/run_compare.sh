@@ -1,7 +1,11 @@
 #!/bin/sh
 # Char-LM training throughput, retrograd next to PyTorch: builds bench_charlm
-# and bench_peak in a release build with -march=native (build-bench, or $BUILD),
-# then runs bench/compare_torch.py with the given arguments.
+# and bench_peak in the portable default release build (build-bench, or $BUILD:
+# the kernels are chosen at run time, as a user gets them), the same
+# bench_charlm with -Dnative=true (build-bench-native, or $NATIVE_BUILD; its
+# column is default/native; NATIVE_BUILD= skips it) and, when libdnnl-dev is
+# installed, bench_onednn_lstm (oneDNN's LSTM stack alone); then runs
+# bench/compare_torch.py with the given arguments.
 #
 #   bench/run_compare.sh                                  # all six configs, 1 and 2 threads
 #   bench/run_compare.sh --configs tiny small --seconds 2 --reps 1
@@ -11,8 +15,23 @@
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-bench}
+NATIVE_BUILD=${NATIVE_BUILD-build-bench-native}
 if [ ! -d "$BUILD" ]; then
-    meson setup "$BUILD" --buildtype=release -Dnative=true >/dev/null
+    meson setup "$BUILD" --buildtype=release >/dev/null
+else
+    meson configure "$BUILD" -Dnative=false >/dev/null  # an older script made it native
 fi
 ninja -C "$BUILD" bench/bench_charlm bench/bench_peak >/dev/null
-exec python3 bench/compare_torch.py --build "$BUILD" "$@"
+if [ -n "$(meson introspect --targets "$BUILD" | grep -o bench_onednn_lstm | head -n 1)" ]; then
+    ninja -C "$BUILD" bench/bench_onednn_lstm >/dev/null
+fi
+native=""
+if [ -n "$NATIVE_BUILD" ]; then
+    if [ ! -d "$NATIVE_BUILD" ]; then
+        meson setup "$NATIVE_BUILD" --buildtype=release -Dnative=true >/dev/null
+    fi
+    ninja -C "$NATIVE_BUILD" bench/bench_charlm >/dev/null
+    native="--native-build $NATIVE_BUILD"
+fi
+# shellcheck disable=SC2086
+exec python3 bench/compare_torch.py --build "$BUILD" $native "$@"
