@@ -32,6 +32,65 @@ static int gates_shape(rg_tape *tp, rg_entry *e, int G, const char *fn) {
 
 static inline double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 
+/* ---- recorded backward rules (rg_autograd, gradients of gradients) ------------------
+ * Each fused row's derivative written with differentiable public ops: the gate
+ * activations are recomputed from the row's inputs (slices of the
+ * pre-activations through sigmoid and tanh), so a second differentiation sees
+ * every dependence.  W_hh's gradient, deferred to one GEMM over all steps by
+ * the fast path, is an ordinary matmul here; nothing is private or deferred. */
+
+static bool needs_grad(const rg_tensor *t) { return t && (t->flags & RG_REQUIRES_GRAD); }
+
+/* s (1 - s), the derivative of a sigmoid from its value */
+static rg_tensor *dsig(rg_tape *tp, rg_tensor *s) {
+    return rg_mul(tp, s, rg_rsub_scalar(tp, s, 1));
+}
+/* 1 - t^2, the derivative of a tanh from its value */
+static rg_tensor *dtanh(rg_tape *tp, rg_tensor *t) {
+    return rg_rsub_scalar(tp, rg_mul(tp, t, t), 1);
+}
+/* block k of width H of a [B,G*H] tensor */
+static rg_tensor *block(rg_tape *tp, rg_tensor *a, int k, int64_t H) {
+    return rg_slice(tp, a, 1, k * H, H);
+}
+
+/* The LSTM pointwise backward from the pre-activations a [B,4H] (a tensor of the
+ * graph), c and c' [B,H] and the output gradients dh, dc (either NULL):
+ *   dct = dc + dh o (1 - tanh(c')^2);  da = (dct g i(1-i), dct c f(1-f),
+ *   dct i (1-g^2), dh tanh(c') o(1-o));  dc_prev = dct f.
+ * 0 or -1. */
+static int lstm_graph_core(rg_tape *tp, rg_tensor *a, rg_tensor *c, rg_tensor *cn,
+                           rg_tensor *dh, rg_tensor *dc, rg_tensor **da, rg_tensor **dcp) {
+    int64_t H = c->shape[1];
+    rg_tensor *i = rg_sigmoid(tp, block(tp, a, 0, H)), *f = rg_sigmoid(tp, block(tp, a, 1, H));
+    rg_tensor *g = rg_tanh(tp, block(tp, a, 2, H)), *o = rg_sigmoid(tp, block(tp, a, 3, H));
+    rg_tensor *tc = rg_tanh(tp, cn), *dct = dc, *dao;
+    if (dh) {
+        rg_tensor *t = rg_mul(tp, rg_mul(tp, dh, o), dtanh(tp, tc));
+        dct = dct ? rg_add(tp, dct, t) : t;
+        dao = rg_mul(tp, rg_mul(tp, dh, tc), dsig(tp, o));
+    } else {
+        dao = rg_zeros(tp, c->dtype, 2, c->shape);
+    }
+    rg_tensor *blocks[4] = {rg_mul(tp, rg_mul(tp, dct, g), dsig(tp, i)),
+                            rg_mul(tp, rg_mul(tp, dct, c), dsig(tp, f)),
+                            rg_mul(tp, rg_mul(tp, dct, i), dtanh(tp, g)), dao};
+    *da = rg_concat(tp, 4, blocks, 1);
+    *dcp = rg_mul(tp, dct, f);
+    return *da && *dcp ? 0 : -1;
+}
+
+/* The recurrent part of an LSTM cell from da [B,4H]: dh = da W_hh, dW_hh = da^T h,
+ * db_hh = sum_b da, each only for an input that requires a gradient. */
+static int lcell_graph_recurrent(rg_tape *tp, rg_tensor *da, rg_tensor *h, rg_tensor *W,
+                                 rg_tensor *bias, rg_tensor **dh, rg_tensor **dW,
+                                 rg_tensor **db) {
+    if (needs_grad(h) && !(*dh = rg_matmul(tp, da, W))) return -1;
+    if (needs_grad(W) && !(*dW = rg_matmul_t(tp, da, h, true, false))) return -1;
+    if (needs_grad(bias) && !(*db = rg_sum_axis(tp, da, 0, false))) return -1;
+    return 0;
+}
+
 /* ---- LSTM ------------------------------------------------------------------
  * Both LSTM rows keep sv [B,4H]: the pre-activations a, turned in place into
  * i, f, g, o; tanh(c') is recomputed from the output c' in backward.  With dh,
@@ -155,7 +214,19 @@ static void lstm_backward(rg_tape *tp, rg_entry *e) {
     add_into(dt, rg_grad(tp, e->in[1]), da, e->in[1]->numel);
 }
 
-static const rg_op op_lstm = {"lstm_gates", 3, 2, lstm_shape, lstm_forward, lstm_backward, NULL};
+/* recorded: a = xp + hp; dxp = dhp = da, dc = dc_prev (lstm_graph_core) */
+static int lstm_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout, rg_tensor **din) {
+    rg_tensor *da, *dcp;
+    if (lstm_graph_core(tp, rg_add(tp, e->in[0], e->in[1]), e->in[2], e->out[1], dout[0],
+                        dout[1], &da, &dcp) != 0)
+        return -1;
+    din[0] = din[1] = da;
+    din[2] = dcp;
+    return 0;
+}
+
+static const rg_op op_lstm = {"lstm_gates", 3, 2, lstm_shape, lstm_forward, lstm_backward,
+                              lstm_graph};
 
 /* The two outputs (h', c') go to out[0], out[1]; both NULL on error. */
 static int lstm_out_ok(rg_tape *tp, const char *fn, rg_tensor **out) {
@@ -269,7 +340,30 @@ static void gru_backward(rg_tape *tp, rg_entry *e) {
         gru_bwd_f64(tp, e, B, H);
 }
 
-static const rg_op op_gru = {"gru_gates", 3, 1, gru_shape, gru_forward, gru_backward, NULL};
+/* recorded, with r, z, n recomputed from xp, hp, h:
+ *   dn = dh (1-z); dz = dh (h-n); dh_prev = dh z; dan = dn (1-n^2);
+ *   dar = dan hp_n r(1-r); daz = dz z(1-z);
+ *   dxp = (dar, daz, dan); dhp = (dar, daz, dan r) */
+static int gru_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout, rg_tensor **din) {
+    rg_tensor *xp = e->in[0], *hp = e->in[1], *h = e->in[2], *dh = dout[0];
+    int64_t H = h->shape[1];
+    rg_tensor *r = rg_sigmoid(tp, rg_add(tp, block(tp, xp, 0, H), block(tp, hp, 0, H)));
+    rg_tensor *z = rg_sigmoid(tp, rg_add(tp, block(tp, xp, 1, H), block(tp, hp, 1, H)));
+    rg_tensor *hpn = block(tp, hp, 2, H);
+    rg_tensor *n = rg_tanh(tp, rg_add(tp, block(tp, xp, 2, H), rg_mul(tp, r, hpn)));
+    rg_tensor *dan = rg_mul(tp, rg_mul(tp, dh, rg_rsub_scalar(tp, z, 1)), dtanh(tp, n));
+    rg_tensor *dar = rg_mul(tp, rg_mul(tp, dan, hpn), dsig(tp, r));
+    rg_tensor *daz = rg_mul(tp, rg_mul(tp, dh, rg_sub(tp, h, n)), dsig(tp, z));
+    if (needs_grad(xp) && !(din[0] = rg_concat(tp, 3, (rg_tensor *[]){dar, daz, dan}, 1)))
+        return -1;
+    if (needs_grad(hp) &&
+        !(din[1] = rg_concat(tp, 3, (rg_tensor *[]){dar, daz, rg_mul(tp, dan, r)}, 1)))
+        return -1;
+    if (needs_grad(h) && !(din[2] = rg_mul(tp, dh, z))) return -1;
+    return 0;
+}
+
+static const rg_op op_gru = {"gru_gates", 3, 1, gru_shape, gru_forward, gru_backward, gru_graph};
 
 rg_tensor *rg_gru_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *h) {
     return rg_ops_apply(tp, &op_gru, 3, (rg_tensor *[]){xp, hp, h}, NULL);
@@ -356,7 +450,21 @@ static void lcell_backward(rg_tape *tp, rg_entry *e) {
     lcell_backward_recurrent(tp, da, e->in[1], e->in[3], e->n_in == 5 ? e->in[4] : NULL);
 }
 
-static const rg_op op_lcell = {"lstm_cell", -1, 2, lcell_shape, lcell_forward, lcell_backward, NULL};
+/* recorded: a = xp + rg_linear(h, W_hh, b_hh); dxp = da, dh = da W_hh,
+ * dW_hh = da^T h (a plain matmul, not deferred), db_hh = sum_b da, dc = dc_prev */
+static int lcell_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                       rg_tensor **din) {
+    rg_tensor *h = e->in[1], *W = e->in[3], *bias = e->n_in == 5 ? e->in[4] : NULL, *da, *dcp;
+    rg_tensor *a = rg_add(tp, e->in[0], rg_linear(tp, h, W, bias));
+    if (lstm_graph_core(tp, a, e->in[2], e->out[1], dout[0], dout[1], &da, &dcp) != 0)
+        return -1;
+    din[0] = da;
+    din[2] = dcp;
+    return lcell_graph_recurrent(tp, da, h, W, bias, &din[1], &din[3], &din[4]);
+}
+
+static const rg_op op_lcell = {"lstm_cell", -1, 2, lcell_shape, lcell_forward, lcell_backward,
+                               lcell_graph};
 
 int rg_lstm_cell(rg_tape *tp, rg_tensor *xp, rg_tensor *h, rg_tensor *c, rg_tensor *W_hh,
                  rg_tensor *b_hh, rg_tensor **out) {
@@ -436,7 +544,23 @@ static void lrows_backward(rg_tape *tp, rg_entry *e) {
     lcell_backward_recurrent(tp, da, h, e->in[4], e->in[5]);
 }
 
-static const rg_op op_lrows = {"lstm_cell_rows", 6, 2, lrows_shape, lrows_forward, lrows_backward, NULL};
+/* recorded: xp = index_select(P, 0, ids); as rg_lstm_cell, and
+ * dP = index_add(zeros like P, 0, ids, da) */
+static int lrows_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                       rg_tensor **din) {
+    rg_tensor *P = e->in[0], *ids = e->in[1], *h = e->in[2], *W = e->in[4], *da, *dcp;
+    rg_tensor *a = rg_add(tp, rg_index_select(tp, P, 0, ids), rg_linear(tp, h, W, e->in[5]));
+    if (lstm_graph_core(tp, a, e->in[3], e->out[1], dout[0], dout[1], &da, &dcp) != 0)
+        return -1;
+    if (needs_grad(P) &&
+        !(din[0] = rg_index_add(tp, rg_zeros(tp, P->dtype, 2, P->shape), 0, ids, da)))
+        return -1;
+    din[3] = dcp;
+    return lcell_graph_recurrent(tp, da, h, W, e->in[5], &din[2], &din[4], &din[5]);
+}
+
+static const rg_op op_lrows = {"lstm_cell_rows", 6, 2, lrows_shape, lrows_forward,
+                               lrows_backward, lrows_graph};
 
 int rg_lstm_cell_rows(rg_tape *tp, rg_tensor *P, rg_tensor *ids, rg_tensor *h, rg_tensor *c,
                       rg_tensor *W_hh, rg_tensor *b_hh, rg_tensor **out) {

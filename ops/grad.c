@@ -239,8 +239,12 @@ int rg_gradgradcheck(rg_gradcheck_fn fn, int n, rg_tensor *const *inputs, void *
     rg_rng_seed(&r, 0x99c);
     int rc = 0;
     for (int i = 0; i < n && rc == 0; ++i) {
-        if (!inputs[i] || inputs[i]->dtype != RG_F64) {
-            rg_set_error("rg_gradgradcheck: input %d is not a float64 tensor", i);
+        if (!inputs[i]) {
+            rg_set_error("rg_gradgradcheck: input %d is NULL", i);
+            rc = -1;
+        } else if ((inputs[i]->flags & RG_REQUIRES_GRAD) && inputs[i]->dtype != RG_F64) {
+            rg_set_error("rg_gradgradcheck: input %d is %s; checked inputs must be float64", i,
+                         rg_dtype_name(inputs[i]->dtype));
             rc = -1;
         } else if (inputs[i]->flags & RG_REQUIRES_GRAD) {
             c.v[i] = rg_uniform(NULL, RG_F64, inputs[i]->rank, inputs[i]->shape, -1, 1, &r);

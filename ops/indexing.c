@@ -1,9 +1,12 @@
 /* Indexing rows of the op table: index_select and gather by I32 indices (their
  * backward scatter-adds), where and masked_fill (broadcasting masks), the
  * comparisons gt lt ge le eq ne (0/1 masks of the inputs' dtype, no gradient),
- * argmax and argmin along an axis (I32, no gradient) and topk (values with a
- * gradient, I32 indices).  F32 and F64 values; forward and backward side by side. */
+ * argmax and argmin along an axis (I32, no gradient), topk (values with a
+ * gradient, I32 indices) and index_add (the scatter-add of their backward, an
+ * op of its own so that recorded backwards can use it).  F32 and F64 values;
+ * forward and backward side by side. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "broadcast.h"
@@ -124,10 +127,110 @@ static void index_select_backward(rg_tape *tp, rg_entry *e) {
     });
 }
 
+/* recorded: dx = index_add(zeros like x, axis, ids, dy) */
+static int index_select_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                              rg_tensor **din) {
+    const rg_tensor *x = e->in[0];
+    rg_tensor *z = rg_zeros(tp, x->dtype, x->rank, x->shape);
+    din[0] = rg_index_add(tp, z, (int)e->attr.i[0], e->in[1], dout[0]);
+    return din[0] ? 0 : -1;
+}
+
 static const rg_op index_select_row = {.name = "index_select", .n_in = 2, .n_out = 1,
                                        .shape = index_select_shape,
                                        .forward = index_select_forward,
-                                       .backward = index_select_backward};
+                                       .backward = index_select_backward,
+                                       .backward_graph = index_select_graph};
+
+/* ---- index_add ---------------------------------------------------------------------
+ * x [..., L, ...] (axis), ids I32 [K] with values in [0, L), src [..., K, ...] (x's
+ * shape with K on the axis) -> y like x (torch.index_add):
+ *   y = x;  y[o,ids[k],j] += src[o,k,j] (repeated ids add up);
+ *   dx += dy;  dsrc[o,k,j] += dy[o,ids[k],j] (index_select of dy).
+ * The scatter-add of index_select's and embedding's backward as an op of its
+ * own, so that their recorded backward can be differentiated again.  A rank-0
+ * x takes one id (0) and a rank-0 src.  attr: i[0] axis. */
+
+static int index_add_shape(rg_tape *tp, rg_entry *e) {
+    const rg_tensor *x = e->in[0], *ids = e->in[1], *src = e->in[2];
+    char sx[64], si[64], ss[64];
+    if (need_float(tp, "rg_index_add", "x", x)) return -1;
+    if (src->dtype != x->dtype)
+        return rg_op_error(tp, "rg_index_add: src %s is %s, x %s is %s",
+                           rg_shape_str(src, ss, sizeof ss), rg_dtype_name(src->dtype),
+                           rg_shape_str(x, sx, sizeof sx), rg_dtype_name(x->dtype));
+    if (ids->dtype != RG_I32 || ids->rank > 1)
+        return rg_op_error(tp, "rg_index_add: ids must be I32 of rank 0 or 1, got %s %s",
+                           rg_dtype_name(ids->dtype), rg_shape_str(ids, si, sizeof si));
+    if (norm_axis(tp, e, "rg_index_add", x)) return -1;
+    int ax = (int)e->attr.i[0];
+    int64_t L = x->rank ? x->shape[ax] : 1, k = bad_index(ids, L);
+    if (k >= 0)
+        return rg_op_error(tp, "rg_index_add: id %d at index %lld out of range [0, %lld) "
+                               "for axis %d of x %s",
+                           (int)((const int32_t *)ids->data)[k], (long long)k, (long long)L, ax,
+                           rg_shape_str(x, sx, sizeof sx));
+    bool fits = src->rank == x->rank && (x->rank > 0 || ids->numel == 1);
+    for (int d = 0; fits && d < x->rank; d++)
+        fits = src->shape[d] == (d == ax ? ids->numel : x->shape[d]);
+    if (!fits)
+        return rg_op_error(tp, "rg_index_add: src %s does not fit x %s with %lld ids on axis %d",
+                           rg_shape_str(src, ss, sizeof ss), rg_shape_str(x, sx, sizeof sx),
+                           (long long)ids->numel, ax);
+    rg_set_out_shape(e->out[0], x->dtype, x->rank, x->shape);
+    return 0;
+}
+
+static void index_add_forward(rg_tape *tp, rg_entry *e) {
+    const rg_tensor *x = e->in[0];
+    const int32_t *id = e->in[1]->data;
+    axis_geom g = geom_of(x, (int)e->attr.i[0]);
+    int64_t K = e->in[1]->numel;
+    memcpy(e->out[0]->data, x->data, (size_t)x->numel * rg_dtype_size(x->dtype));
+    WITH_FLOAT_T(x->dtype, {
+        const T *s = e->in[2]->data;
+        T *y = e->out[0]->data;
+        for (int64_t o = 0; o < g.outer; o++)
+            for (int64_t k = 0; k < K; k++) {
+                const T *sr = s + (o * K + k) * g.inner;
+                T *yr = y + (o * g.n + id[k]) * g.inner;
+                for (int64_t j = 0; j < g.inner; j++) yr[j] += sr[j];
+            }
+    });
+}
+
+static void index_add_backward(rg_tape *tp, rg_entry *e) {
+    const void *dy = e->out[0]->grad;
+    if (!dy) return;
+    void *dx = rg_grad(tp, e->in[0]), *ds = rg_grad(tp, e->in[2]);
+    const int32_t *id = e->in[1]->data;
+    axis_geom g = geom_of(e->in[0], (int)e->attr.i[0]);
+    int64_t K = e->in[1]->numel, n = e->in[0]->numel;
+    WITH_FLOAT_T(e->in[0]->dtype, {
+        const T *gy = dy;
+        T *dX = dx, *dS = ds; /* x and src may be one tensor: no restrict */
+        for (int64_t i = 0; dX && i < n; i++) dX[i] += gy[i];
+        for (int64_t o = 0; dS && o < g.outer; o++)
+            for (int64_t k = 0; k < K; k++) {
+                const T *gr = gy + (o * g.n + id[k]) * g.inner;
+                T *dr = dS + (o * K + k) * g.inner;
+                for (int64_t j = 0; j < g.inner; j++) dr[j] += gr[j];
+            }
+    });
+}
+
+/* recorded: dx = dy, dsrc = index_select(dy, axis, ids) */
+static int index_add_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                           rg_tensor **din) {
+    din[0] = dout[0];
+    din[2] = rg_index_select(tp, dout[0], (int)e->attr.i[0], e->in[1]);
+    return din[2] ? 0 : -1;
+}
+
+static const rg_op index_add_row = {.name = "index_add", .n_in = 3, .n_out = 1,
+                                    .shape = index_add_shape, .forward = index_add_forward,
+                                    .backward = index_add_backward,
+                                    .backward_graph = index_add_graph};
 
 /* ---- gather (take along an axis) ---------------------------------------------------
  * torch.gather: x and idx (I32) of one rank, idx's dims no larger than x's off
@@ -212,8 +315,40 @@ static void gather_backward(rg_tape *tp, rg_entry *e) {
     });
 }
 
+/* recorded, for gather and topk: dx = dy's elements added at x's flat offsets
+ * off[m] (m < dy->numel), as rg_index_add into x flattened (I32 offsets). */
+static rg_tensor *scatter_flat(rg_tape *tp, const rg_entry *e, rg_tensor *dy,
+                               const int64_t *off) {
+    const rg_tensor *x = e->in[0];
+    int64_t n = dy->numel, nx = x->numel;
+    char sx[64];
+    if (!off) {
+        rg_op_error(tp, "rg_autograd: op '%s' kept no offsets for its recorded backward",
+                    e->op->name);
+        return NULL;
+    }
+    if (nx > INT32_MAX) {
+        rg_op_error(tp, "rg_autograd: op '%s': x %s has more elements than I32 offsets reach",
+                    e->op->name, rg_shape_str(x, sx, sizeof sx));
+        return NULL;
+    }
+    rg_tensor *ids = rg_tensor_new(tp, RG_I32, 1, &n);
+    if (!ids) return NULL;
+    for (int64_t m = 0; m < n; m++) ((int32_t *)ids->data)[m] = (int32_t)off[m];
+    rg_tensor *s = rg_index_add(tp, rg_zeros(tp, x->dtype, 1, &nx), 0, ids,
+                                rg_reshape(tp, dy, 1, &n));
+    return s ? rg_reshape(tp, s, x->rank, x->shape) : NULL;
+}
+
+static int gather_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                        rg_tensor **din) {
+    din[0] = scatter_flat(tp, e, dout[0], e->saved);
+    return din[0] ? 0 : -1;
+}
+
 static const rg_op gather_row = {.name = "gather", .n_in = 2, .n_out = 1, .shape = gather_shape,
-                                 .forward = gather_forward, .backward = gather_backward};
+                                 .forward = gather_forward, .backward = gather_backward,
+                                 .backward_graph = gather_graph};
 
 /* ---- masks ------------------------------------------------------------------------ */
 
@@ -289,8 +424,22 @@ static void where_backward(rg_tape *tp, rg_entry *e) {
     });
 }
 
+/* recorded: da = where(mask, dy, 0), db = where(mask, 0, dy), each summed to its
+ * input's shape (where, not a product with the mask: an infinite dy stays out) */
+static int where_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                       rg_tensor **din) {
+    rg_tensor *m = e->in[0], *a = e->in[1], *b = e->in[2], *dy = dout[0];
+    rg_tensor *zero = rg_zeros(tp, dy->dtype, 0, NULL);
+    if (a->flags & RG_REQUIRES_GRAD)
+        if (!(din[1] = rg_sum_to(tp, rg_where(tp, m, dy, zero), a))) return -1;
+    if (b->flags & RG_REQUIRES_GRAD)
+        if (!(din[2] = rg_sum_to(tp, rg_where(tp, m, zero, dy), b))) return -1;
+    return zero ? 0 : -1;
+}
+
 static const rg_op where_row = {.name = "where", .n_in = 3, .n_out = 1, .shape = where_shape,
-                                .forward = where_forward, .backward = where_backward};
+                                .forward = where_forward, .backward = where_backward,
+                                .backward_graph = where_graph};
 
 /* ---- masked_fill ---------------------------------------------------------------------
  * x float, mask (F32, F64 or I32) broadcastable to x's shape, value = attr.f[0]:
@@ -339,9 +488,17 @@ static void masked_fill_backward(rg_tape *tp, rg_entry *e) {
     });
 }
 
+/* recorded: dx = masked_fill(dy, mask, 0) */
+static int masked_fill_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                             rg_tensor **din) {
+    din[0] = rg_masked_fill(tp, dout[0], e->in[1], 0.0);
+    return din[0] ? 0 : -1;
+}
+
 static const rg_op masked_fill_row = {.name = "masked_fill", .n_in = 2, .n_out = 1,
                                       .shape = masked_fill_shape, .forward = masked_fill_forward,
-                                      .backward = masked_fill_backward};
+                                      .backward = masked_fill_backward,
+                                      .backward_graph = masked_fill_graph};
 
 /* ---- comparisons -----------------------------------------------------------------------
  * a, b of one float dtype, broadcast -> y of their dtype, 1 where the relation
@@ -533,21 +690,46 @@ static void topk_backward(rg_tape *tp, rg_entry *e) {
     });
 }
 
+/* recorded: dvalues added at the chosen elements' flat offsets (rg_index_add) */
+static int topk_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                      rg_tensor **din) {
+    if (!dout[0]) return 0; /* the indices carry no gradient */
+    axis_geom g = geom_of(e->in[0], (int)e->attr.i[0]);
+    int64_t K = e->attr.i[1], n = e->out[0]->numel;
+    const int32_t *iy = e->out[1]->data;
+    int64_t *off = rg_tape_alloc(tp, (size_t)(n ? n : 1) * sizeof *off);
+    if (!off) return -1;
+    for (int64_t o = 0; o < g.outer; o++)
+        for (int64_t q = 0; q < K; q++)
+            for (int64_t j = 0; j < g.inner; j++) {
+                int64_t p = (o * K + q) * g.inner + j;
+                off[p] = (o * g.n + iy[p]) * g.inner + j;
+            }
+    din[0] = scatter_flat(tp, e, dout[0], off);
+    return din[0] ? 0 : -1;
+}
+
 static const rg_op topk_row = {.name = "topk", .n_in = 1, .n_out = 2, .shape = topk_shape,
-                               .forward = topk_forward, .backward = topk_backward};
+                               .forward = topk_forward, .backward = topk_backward,
+                               .backward_graph = topk_graph};
 
 /* ---- the rows and the public functions ------------------------------------------------------ */
 
 const rg_op *const rg_rows_indexing[] = {
     &index_select_row, &gather_row, &where_row, &masked_fill_row, &gt_row,   &lt_row,
     &ge_row,           &le_row,     &eq_row,    &ne_row,          &argmax_row, &argmin_row,
-    &topk_row,
+    &topk_row,         &index_add_row,
 };
 const int rg_rows_indexing_n = (int)(sizeof rg_rows_indexing / sizeof rg_rows_indexing[0]);
 
 rg_tensor *rg_index_select(rg_tape *tp, rg_tensor *x, int axis, rg_tensor *ids) {
     rg_attr at = {.i = {axis}};
     return rg_ops_apply(tp, &index_select_row, 2, (rg_tensor *[]){x, ids}, &at);
+}
+
+rg_tensor *rg_index_add(rg_tape *tp, rg_tensor *x, int axis, rg_tensor *ids, rg_tensor *src) {
+    rg_attr at = {.i = {axis}};
+    return rg_ops_apply(tp, &index_add_row, 3, (rg_tensor *[]){x, ids, src}, &at);
 }
 
 rg_tensor *rg_gather(rg_tape *tp, rg_tensor *x, int axis, rg_tensor *idx) {

@@ -450,8 +450,37 @@ RG_KERNEL(emblin_backward, (rg_tape *tp, rg_entry *e), (tp, e)) {
     }
 }
 
+/* recorded, on the path forward took (N ids, dy as [N,O]):
+ *   table: dP = index_add(zeros [V,O], 0, ids, dy); dE = dP W, dW = dP^T E, db = sum_v dP
+ *   rows:  X = index_select(E, 0, ids); dE = index_add(zeros [V,I], 0, ids, dy W),
+ *          dW = dy^T X, db = sum_n dy */
+static int emblin_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                        rg_tensor **din) {
+    rg_tensor *E = e->in[0], *W = e->in[2], *b = e->n_in == 4 ? e->in[3] : NULL;
+    const el_saved *sv = e->saved;
+    int64_t N = e->in[1]->numel, O = W->shape[0];
+    if (!sv) return rg_op_error(tp, "rg_autograd: embedding_linear kept nothing for backward");
+    rg_tensor *ids = rg_from_data(tp, RG_I32, 1, &N, e->in[1]->data);
+    rg_tensor *dy = rg_reshape(tp, dout[0], RG_DIMS(N, O)), *dG = dy, *X = E;
+    if (sv->table)
+        dG = rg_index_add(tp, rg_zeros(tp, E->dtype, RG_DIMS(E->shape[0], O)), 0, ids, dy);
+    else if (W->flags & RG_REQUIRES_GRAD)
+        X = rg_index_select(tp, E, 0, ids);
+    if (E->flags & RG_REQUIRES_GRAD) {
+        din[0] = sv->table ? rg_matmul(tp, dG, W)
+                           : rg_index_add(tp, rg_zeros(tp, E->dtype, 2, E->shape), 0, ids,
+                                          rg_matmul(tp, dy, W));
+        if (!din[0]) return -1;
+    }
+    if ((W->flags & RG_REQUIRES_GRAD) && !(din[2] = rg_matmul_t(tp, dG, X, true, false)))
+        return -1;
+    if (b && (b->flags & RG_REQUIRES_GRAD) && !(din[3] = rg_sum_axis(tp, dG, 0, false)))
+        return -1;
+    return 0;
+}
+
 static const rg_op op_emblin = {"embedding_linear", -1, 1, emblin_shape, emblin_forward,
-                                emblin_backward, NULL};
+                                emblin_backward, emblin_graph};
 
 rg_tensor *rg_embedding_linear(rg_tape *tp, rg_tensor *E, rg_tensor *ids, rg_tensor *W,
                                rg_tensor *bias) {

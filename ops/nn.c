@@ -11,6 +11,18 @@
 
 static bool is_float(rg_dtype dt) { return dt == RG_F32 || dt == RG_F64; }
 
+/* Recorded backward rules (rg_autograd, gradients of gradients) sit under each
+ * op's kernels: the same derivative written with differentiable public ops.
+ * What does not depend on the inputs (a target's one-hot, a dropout mask) is
+ * a constant tensor on the tape. */
+static bool needs_grad(const rg_tensor *t) { return t && (t->flags & RG_REQUIRES_GRAD); }
+
+/* An I32 constant [N] with the N ids of ids (any rank): rg_index_select's ids. */
+static rg_tensor *flat_ids(rg_tape *tp, const rg_tensor *ids) {
+    int64_t n = ids->numel;
+    return rg_from_data(tp, RG_I32, 1, &n, ids->data);
+}
+
 static int need_float(rg_tape *tp, const char *fn, const char *what, const rg_tensor *t) {
     char s[64];
     if (is_float(t->dtype)) return 0;
@@ -118,10 +130,24 @@ static void softmax_backward(rg_tape *tp, rg_entry *e) {
         softmax_bwd_f32(e->out[0]->data, dy, dx, outer, L, inner, logsm);
 }
 
+/* recorded, from the output y (a tensor of the graph):
+ *   softmax      dx = y (dy - sum_axis(dy y))
+ *   log_softmax  dx = dy - exp(y) sum_axis(dy) */
+static int softmax_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                         rg_tensor **din) {
+    rg_tensor *y = e->out[0], *dy = dout[0];
+    int ax = (int)e->attr.i[0];
+    if (e->op->name[0] == 'l')
+        din[0] = rg_sub(tp, dy, rg_mul(tp, rg_exp(tp, y), rg_sum_axis(tp, dy, ax, true)));
+    else
+        din[0] = rg_mul(tp, y, rg_sub(tp, dy, rg_sum_axis(tp, rg_mul(tp, dy, y), ax, true)));
+    return din[0] ? 0 : -1;
+}
+
 static const rg_op op_softmax = {"softmax", 1, 1, softmax_shape, softmax_forward,
-                                 softmax_backward, NULL};
+                                 softmax_backward, softmax_graph};
 static const rg_op op_log_softmax = {"log_softmax", 1, 1, softmax_shape, softmax_forward,
-                                     softmax_backward, NULL};
+                                     softmax_backward, softmax_graph};
 
 rg_tensor *rg_softmax(rg_tape *tp, rg_tensor *a, int axis) {
     rg_attr at = {0};
@@ -267,9 +293,43 @@ static void ce_backward(rg_tape *tp, rg_entry *e) {
         ce_bwd_f32(x->data, t, w, N, C, e->saved, g, y, mean, dx, dw);
 }
 
-static const rg_op op_ce = {"cross_entropy", 2, 1, ce_shape, ce_forward, ce_backward, NULL};
+/* recorded, with P = softmax(x) and Y = the targets' one-hot (a constant):
+ *   dx = dy c (P - Y), c_i = w_i / D (1 / D unweighted) as a column;
+ *   dw = dy (l - y) / D (weighted mean) or dy l (sum), l_i = -sum_c Y log_softmax(x)
+ * with D = sum w a tensor of the graph (it depends on w). */
+static int ce_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout, rg_tensor **din) {
+    rg_tensor *x = e->in[0], *w = e->n_in == 3 ? e->in[2] : NULL, *dy = dout[0];
+    const int32_t *t = e->in[1]->data;
+    int64_t N = x->shape[0], C = x->shape[1];
+    bool mean = e->attr.i[0] == RG_MEAN;
+    rg_tensor *Y = rg_zeros(tp, x->dtype, 2, x->shape);
+    if (!Y) return -1;
+    for (int64_t i = 0; i < N; i++) rg_set(Y, i * C + t[i], 1.0);
+    rg_tensor *lsm = rg_log_softmax(tp, x, 1);
+    rg_tensor *D = w && mean ? rg_sum(tp, w) : NULL;
+    if (needs_grad(x)) {
+        rg_tensor *PmY = rg_sub(tp, rg_exp(tp, lsm), Y), *g;
+        if (w) {
+            rg_tensor *c = D ? rg_div(tp, w, D) : w;
+            g = rg_mul(tp, PmY, rg_reshape(tp, c, RG_DIMS(N, 1)));
+            din[0] = rg_mul(tp, g, dy);
+        } else {
+            din[0] = rg_mul(tp, PmY, rg_mul_scalar(tp, dy, mean ? 1.0 / (double)N : 1.0));
+        }
+        if (!din[0]) return -1;
+    }
+    if (needs_grad(w)) {
+        rg_tensor *l = rg_neg(tp, rg_sum_axis(tp, rg_mul(tp, Y, lsm), 1, false));
+        if (D) l = rg_div(tp, rg_sub(tp, l, e->out[0]), D);
+        if (!(din[2] = rg_mul(tp, l, dy))) return -1;
+    }
+    return 0;
+}
+
+static const rg_op op_ce = {"cross_entropy", 2, 1, ce_shape, ce_forward, ce_backward,
+                            ce_graph};
 static const rg_op op_ce_weighted = {"cross_entropy_weighted", 3, 1, ce_shape, ce_forward,
-                                     ce_backward, NULL};
+                                     ce_backward, ce_graph};
 
 rg_tensor *rg_cross_entropy(rg_tape *tp, rg_tensor *logits, rg_tensor *targets,
                             rg_reduction red) {
@@ -351,7 +411,17 @@ static void mse_backward(rg_tape *tp, rg_entry *e) {
         mse_bwd_f32(a->data, b->data, a->numel, 2.0 * *(const float *)dy / D, da, db);
 }
 
-static const rg_op op_mse = {"mse", 2, 1, mse_shape, mse_forward, mse_backward, NULL};
+/* recorded: da = (a - b) 2 dy / D, db = -da */
+static int mse_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout, rg_tensor **din) {
+    const rg_tensor *a = e->in[0];
+    double D = e->attr.i[0] == RG_MEAN ? (double)a->numel : 1.0;
+    rg_tensor *g = rg_mul(tp, rg_sub(tp, e->in[0], e->in[1]), rg_mul_scalar(tp, dout[0], 2.0 / D));
+    din[0] = g;
+    din[1] = rg_neg(tp, g);
+    return din[0] && din[1] ? 0 : -1;
+}
+
+static const rg_op op_mse = {"mse", 2, 1, mse_shape, mse_forward, mse_backward, mse_graph};
 
 rg_tensor *rg_mse(rg_tape *tp, rg_tensor *a, rg_tensor *b, rg_reduction red) {
     if (red == RG_NONE) /* per element, composed in ops/loss.c */
@@ -419,8 +489,18 @@ RG_KERNEL(embedding_backward, (rg_tape *tp, rg_entry *e), (tp, e)) {
     }
 }
 
+/* recorded: dW = index_add(zeros [V,E], 0, ids, dy as [N,E]) */
+static int embedding_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                           rg_tensor **din) {
+    const rg_tensor *W = e->in[0];
+    int64_t N = e->in[1]->numel;
+    din[0] = rg_index_add(tp, rg_zeros(tp, W->dtype, 2, W->shape), 0, flat_ids(tp, e->in[1]),
+                          rg_reshape(tp, dout[0], RG_DIMS(N, W->shape[1])));
+    return din[0] ? 0 : -1;
+}
+
 static const rg_op op_embedding = {"embedding", 2, 1, embedding_shape, embedding_forward,
-                                   embedding_backward, NULL};
+                                   embedding_backward, embedding_graph};
 
 rg_tensor *rg_embedding(rg_tape *tp, rg_tensor *W, rg_tensor *ids) {
     rg_tensor *in[2] = {W, ids};
@@ -483,8 +563,21 @@ RG_KERNEL(dropout_backward, (rg_tape *tp, rg_entry *e), (tp, e)) {
     }
 }
 
+/* recorded: dx = dy * (keep / (1 - p)), the mask a constant */
+static int dropout_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                         rg_tensor **din) {
+    const rg_tensor *x = e->in[0];
+    const uint8_t *keep = e->saved;
+    if (!keep) return rg_op_error(tp, "rg_autograd: dropout kept no mask");
+    double sc = dropout_scale(e->attr.f[0]);
+    rg_tensor *m = rg_tensor_new(tp, x->dtype, x->rank, x->shape);
+    for (int64_t k = 0; m && k < x->numel; k++) rg_set(m, k, keep[k] ? sc : 0.0);
+    din[0] = rg_mul(tp, dout[0], m);
+    return din[0] ? 0 : -1;
+}
+
 static const rg_op op_dropout = {"dropout", 1, 1, dropout_shape, dropout_forward,
-                                 dropout_backward, NULL};
+                                 dropout_backward, dropout_graph};
 
 rg_tensor *rg_dropout(rg_tape *tp, rg_tensor *a, double p, rg_rng *rng) {
     if (!rg_ops_call_ok(tp, &op_dropout, NULL, 1, &a)) return NULL;

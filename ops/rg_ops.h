@@ -140,12 +140,18 @@ rg_tensor *rg_cos(rg_tape *tp, rg_tensor *a);
 rg_tensor *rg_leaky_relu(rg_tape *tp, rg_tensor *a, double slope); /* x > 0 ? x : slope x */
 rg_tensor *rg_elu(rg_tape *tp, rg_tensor *a, double alpha); /* x > 0 ? x : alpha (e^x - 1) */
 rg_tensor *rg_gelu(rg_tape *tp, rg_tensor *a);         /* exact: x Phi(x), with erf */
+rg_tensor *rg_erf(rg_tape *tp, rg_tensor *a);          /* the error function */
 rg_tensor *rg_rsub_scalar(rg_tape *tp, rg_tensor *a, double c); /* c - a (1 - z: c = 1) */
 
 /* ---- indexing and comparisons (ops/indexing.c) ---- */
 /* x [..., L, ...], ids I32 [K] in [0, L) -> [..., K, ...] (torch.index_select);
  * backward scatter-adds (repeated ids accumulate). */
 rg_tensor *rg_index_select(rg_tape *tp, rg_tensor *x, int axis, rg_tensor *ids);
+/* torch.index_add: x [..., L, ...], ids I32 [K] in [0, L), src [..., K, ...] (x's
+ * shape with K on the axis) -> x with src[..., k, ...] added at x[..., ids[k], ...]
+ * (repeated ids accumulate); the scatter-add that index_select's and
+ * rg_embedding's backward do, as a differentiable op. */
+rg_tensor *rg_index_add(rg_tape *tp, rg_tensor *x, int axis, rg_tensor *ids, rg_tensor *src);
 /* torch.gather (take-along-axis): idx I32 of x's rank, no larger than x off the
  * axis, values in [0, x's axis length) -> y of idx's shape,
  * y[..., k, ...] = x[..., idx[..., k, ...], ...]; backward scatter-adds.  With

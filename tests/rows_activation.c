@@ -23,6 +23,7 @@ BUILD(b_leaky_relu, rg_leaky_relu(tp, in[0], 0.1))
 BUILD(b_elu, rg_elu(tp, in[0], 1.3))
 BUILD(b_gelu, rg_gelu(tp, in[0]))
 BUILD(b_rsub_scalar, rg_rsub_scalar(tp, in[0], 1.0))
+BUILD(b_erf, rg_erf(tp, in[0]))
 
 #define IN(lo, hi, r, ...) {RG_F64, r, {__VA_ARGS__}, lo, hi}
 #define S0(lo, hi) {RG_F64, 0, {0}, lo, hi}
@@ -59,6 +60,8 @@ const rg_gradrow rg_gradrows_activation[] = {
     {"elu_neg", "elu", 1, {IN(-3, -0.1, 2, -1, -2)}, b_elu},
     {"gelu", "gelu", 1, {IN(-4, 4, 2, -1, -2)}, b_gelu},
     {"rsub_scalar", "rsub_scalar", 1, {IN(-2, 2, 2, -1, -2)}, b_rsub_scalar},
+    {"erf", "erf", 1, {IN(-3, 3, 2, -1, -2)}, b_erf},
+    {"erf_rank0", "erf", 1, {S0(-3, 3)}, b_erf},
 };
 const int rg_gradrows_activation_n =
     (int)(sizeof rg_gradrows_activation / sizeof rg_gradrows_activation[0]);

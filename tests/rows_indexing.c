@@ -32,6 +32,11 @@ BUILD(b_argmin1, rg_gather(tp, in[0], 1, rg_argmin(tp, in[0], 1, true)))
 BUILD(b_argmin_last, rg_gather(tp, in[0], -1, rg_argmin(tp, in[0], -1, true)))
 /* without keepdim: the indices [N] of each row, as ids of index_select */
 BUILD(b_argmax_drop, rg_index_select(tp, in[0], 0, rg_argmax(tp, in[0], -1, false)))
+BUILD(b_iadd0, rg_index_add(tp, in[0], 0, in[1], in[2]))
+BUILD(b_iadd1, rg_index_add(tp, in[0], 1, in[1], in[2]))
+BUILD(b_iadd_last, rg_index_add(tp, in[0], -1, in[1], in[2]))
+/* one tensor as x and src (L = K) */
+BUILD(b_iadd_same, rg_index_add(tp, in[0], 0, in[1], in[0]))
 
 static rg_tensor *b_topk_largest(rg_tape *tp, rg_tensor *const *in, int n) {
     rg_tensor *vi[2];
@@ -95,6 +100,13 @@ const rg_gradrow rg_gradrows_indexing[] = {
     {"topk_largest", "topk", 1, {IN(-2, 2, 2, -1, 5)}, b_topk_largest},
     {"topk_smallest", "topk", 1, {IN(-2, 2, 3, 4, -2, -3)}, b_topk_smallest},
     {"topk_indices", "topk", 1, {IN(-2, 2, 2, -1, 4)}, b_topk_indices},
+    /* six ids over at most four rows: repeated ids add up */
+    {"index_add_axis0", "index_add", 3, {IN(-2, 2, 2, -1, -2), IDX(1, 1, 6), IN(-2, 2, 2, 6, -2)},
+     b_iadd0},
+    {"index_add_axis1", "index_add", 3,
+     {IN(-2, 2, 3, -1, -2, -3), IDX(2, 1, 5), IN(-2, 2, 3, -1, 5, -3)}, b_iadd1},
+    {"index_add_rank0", "index_add", 3, {S0(-2, 2), IDXN(1, 0, 0), S0(-2, 2)}, b_iadd_last},
+    {"index_add_x_is_src", "index_add", 2, {IN(-2, 2, 2, 3, -2), IDXN(3, 1, 3)}, b_iadd_same},
 };
 const int rg_gradrows_indexing_n =
     (int)(sizeof rg_gradrows_indexing / sizeof rg_gradrows_indexing[0]);

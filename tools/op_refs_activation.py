@@ -48,6 +48,8 @@ CASES = (
         ("elu_neg", [F(-3, -0.1, -1, -2)], lambda x: Fn.elu(x, 1.3)),
         ("gelu", [F(-4, 4, -1, -2)], lambda x: Fn.gelu(x, approximate="none")),
         ("rsub_scalar", [F(-2, 2, -1, -2)], lambda x: 1.0 - x),
+        ("erf", [F(-3, 3, -1, -2)], torch.erf),
+        ("erf_rank0", [F(-3, 3)], torch.erf),
     ]
 )
 

@@ -66,6 +66,13 @@ CASES = [
     ("topk_largest", [F(-2, 2, -1, 5)], topk_values(3, -1, True)),
     ("topk_smallest", [F(-2, 2, 4, -2, -3)], topk_values(2, 0, False)),
     ("topk_indices", [F(-2, 2, -1, 4)], topk_through_indices),
+    ("index_add_axis0", [F(-2, 2, -1, -2), I(-1, 6), F(-2, 2, 6, -2)],
+     lambda x, i, s: torch.index_add(x, 0, i, s)),
+    ("index_add_axis1", [F(-2, 2, -1, -2, -3), I(-2, 5), F(-2, 2, -1, 5, -3)],
+     lambda x, i, s: torch.index_add(x, 1, i, s)),
+    ("index_add_rank0", [F(-2, 2), I(1), F(-2, 2)],
+     lambda x, i, s: torch.index_add(x.reshape(1), 0, i.reshape(1), s.reshape(1)).reshape(())),
+    ("index_add_x_is_src", [F(-2, 2, 3, -2), I(3, 3)], lambda x, i: torch.index_add(x, 0, i, x)),
 ]
 
 if __name__ == "__main__":
