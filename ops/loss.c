@@ -126,14 +126,62 @@ static int pointwise_shape(rg_tape *tp, rg_entry *e) {
 /* sign(v): -1, 0 or 1 (0 at 0, PyTorch's subgradient of |v|). */
 #define SIGN(v) (double)(((v) > 0) - ((v) < 0))
 
+/* ---- recorded backward rules (rg_autograd, gradients of gradients) -----------------
+ * The kernels' derivatives with differentiable public ops; which branch of a
+ * piecewise loss an element is on, and the sign of a difference, are
+ * constants (their derivative is zero wherever it exists). */
+
+static bool needs_grad(const rg_tensor *t) { return t && (t->flags & RG_REQUIRES_GRAD); }
+
+/* g = dy / D for mean (D = n), dy for sum and none (where dy has the losses' shape) */
+static rg_tensor *loss_scale(rg_tape *tp, const rg_entry *e, rg_tensor *dy, int64_t n) {
+    return e->attr.i[0] == RG_MEAN ? rg_mul_scalar(tp, dy, 1.0 / (double)n) : dy;
+}
+
+/* A constant like a with f(a_i - b_i, s) in each element (s = attr.f[0]). */
+static rg_tensor *const_of_diff(rg_tape *tp, const rg_entry *e, double (*f)(double, double)) {
+    const rg_tensor *a = e->in[0], *b = e->in[1];
+    rg_tensor *c = rg_tensor_new(tp, a->dtype, a->rank, a->shape);
+    for (int64_t i = 0; c && i < a->numel; i++)
+        rg_set(c, i, f(rg_get(a, i) - rg_get(b, i), e->attr.f[0]));
+    return c;
+}
+static double inside(double d, double s) { return fabs(d) < s; }
+static double sign_of(double d, double s) { (void)s; return SIGN(d); }
+static double scaled_sign(double d, double s) { return s * SIGN(d); }
+
+/* da = g dLda, db = -da for a loss of d = a - b, from dL/da as a tensor */
+static int diff_loss_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                           rg_tensor **din, rg_tensor *dLda) {
+    rg_tensor *g = rg_mul(tp, loss_scale(tp, e, dout[0], e->in[0]->numel), dLda);
+    din[0] = g;
+    din[1] = needs_grad(e->in[1]) ? rg_neg(tp, g) : NULL;
+    return g && (din[1] || !needs_grad(e->in[1])) ? 0 : -1;
+}
+
 /* bce_with_logits: x logits, t targets (usually in [0, 1]):
  *   L = -(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))) = max(x, 0) - x t + log1p(e^-|x|)
  *   dL/dx = sigmoid(x) - t,  dL/dt = -x.  Never overflows. */
 POINTWISE_LOSS(bce, (x > 0 ? x : 0) - x * t + log1p(exp(-fabs(x))),
                (x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x))) - t, -x)
+/* recorded: dx = gw (sigmoid(x) - t), dt = -gw x, dw = g L with
+ * L = relu(x) - x t + log1p(e^-|x|) recomputed (gw = g w, or g) */
+static int bce_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout, rg_tensor **din) {
+    rg_tensor *x = e->in[0], *t = e->in[1], *w = e->n_in == 3 ? e->in[2] : NULL;
+    rg_tensor *g = loss_scale(tp, e, dout[0], x->numel), *gw = w ? rg_mul(tp, g, w) : g;
+    if (needs_grad(x) && !(din[0] = rg_mul(tp, gw, rg_sub(tp, rg_sigmoid(tp, x), t)))) return -1;
+    if (needs_grad(t) && !(din[1] = rg_neg(tp, rg_mul(tp, gw, x)))) return -1;
+    if (needs_grad(w)) {
+        rg_tensor *soft = rg_log1p(tp, rg_exp(tp, rg_neg(tp, rg_abs(tp, x))));
+        rg_tensor *L = rg_add(tp, rg_sub(tp, rg_relu(tp, x), rg_mul(tp, x, t)), soft);
+        if (!(din[2] = rg_mul(tp, g, L))) return -1;
+    }
+    return 0;
+}
+
 static const rg_op bce_row = {.name = "bce_with_logits", .n_in = -1, .n_out = 1,
                               .shape = pointwise_shape, .forward = bce_forward,
-                              .backward = bce_backward};
+                              .backward = bce_backward, .backward_graph = bce_graph};
 
 /* huber (delta = s > 0), d = a - b:
  *   L = d^2 / 2 where |d| < delta, else delta (|d| - delta / 2)
@@ -141,8 +189,17 @@ static const rg_op bce_row = {.name = "bce_with_logits", .n_in = -1, .n_out = 1,
 POINTWISE_LOSS(huber, fabs(x - t) < s ? (x - t) * (x - t) / 2 : s * (fabs(x - t) - s / 2),
                fabs(x - t) < s ? x - t : s * SIGN(x - t),
                fabs(x - t) < s ? t - x : -s * SIGN(x - t))
+/* recorded: dL/da = where(|d| < delta, d, delta sign(d)) */
+static int huber_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout, rg_tensor **din) {
+    rg_tensor *d = rg_sub(tp, e->in[0], e->in[1]);
+    rg_tensor *out = const_of_diff(tp, e, scaled_sign);
+    rg_tensor *dL = rg_where(tp, const_of_diff(tp, e, inside), d, out);
+    return diff_loss_graph(tp, e, dout, din, dL);
+}
+
 static const rg_op huber_row = {.name = "huber", .n_in = 2, .n_out = 1, .shape = pointwise_shape,
-                                .forward = huber_forward, .backward = huber_backward};
+                                .forward = huber_forward, .backward = huber_backward,
+                                .backward_graph = huber_graph};
 
 /* smooth_l1 (beta = s >= 0; beta 0 is L1), d = a - b:
  *   L = d^2 / (2 beta) where |d| < beta, else |d| - beta / 2
@@ -150,14 +207,34 @@ static const rg_op huber_row = {.name = "huber", .n_in = 2, .n_out = 1, .shape =
 POINTWISE_LOSS(smooth_l1, fabs(x - t) < s ? (x - t) * (x - t) / (2 * s) : fabs(x - t) - s / 2,
                fabs(x - t) < s ? (x - t) / s : SIGN(x - t),
                fabs(x - t) < s ? (t - x) / s : -SIGN(x - t))
+/* recorded: dL/da = where(|d| < beta, d / beta, sign(d)); sign(d) alone for beta 0
+ * (d / 0 is never taken there, and its derivative would be NaN) */
+static int smooth_l1_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                           rg_tensor **din) {
+    double beta = e->attr.f[0];
+    rg_tensor *sg = const_of_diff(tp, e, sign_of), *dL = sg;
+    if (beta > 0) {
+        rg_tensor *d = rg_sub(tp, e->in[0], e->in[1]);
+        dL = rg_where(tp, const_of_diff(tp, e, inside), rg_mul_scalar(tp, d, 1.0 / beta), sg);
+    }
+    return diff_loss_graph(tp, e, dout, din, dL);
+}
+
 static const rg_op smooth_l1_row = {.name = "smooth_l1", .n_in = 2, .n_out = 1,
                                     .shape = pointwise_shape, .forward = smooth_l1_forward,
-                                    .backward = smooth_l1_backward};
+                                    .backward = smooth_l1_backward,
+                                    .backward_graph = smooth_l1_graph};
 
 /* l1, d = a - b:  L = |d|;  dL/da = sign(d) (0 at 0), dL/db = -sign(d) */
 POINTWISE_LOSS(l1, fabs(x - t), SIGN(x - t), -SIGN(x - t))
+/* recorded: dL/da = sign(d), a constant */
+static int l1_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout, rg_tensor **din) {
+    return diff_loss_graph(tp, e, dout, din, const_of_diff(tp, e, sign_of));
+}
+
 static const rg_op l1_row = {.name = "l1", .n_in = 2, .n_out = 1, .shape = pointwise_shape,
-                             .forward = l1_forward, .backward = l1_backward};
+                             .forward = l1_forward, .backward = l1_backward,
+                             .backward_graph = l1_graph};
 
 /* ---- nll -------------------------------------------------------------------------------
  * logp [N,C] (log-probabilities), targets I32 [N] in [0,C):
@@ -217,8 +294,23 @@ static void nll_backward(rg_tape *tp, rg_entry *e) {
     });
 }
 
+/* recorded: dlogp = -Y g, Y the targets' one-hot (a constant), g = dy as a
+ * column [N,1] (none) or the scalar dy / D */
+static int nll_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout, rg_tensor **din) {
+    const rg_tensor *x = e->in[0];
+    const int32_t *t = e->in[1]->data;
+    int64_t N = x->shape[0], C = x->shape[1];
+    rg_tensor *Y = rg_zeros(tp, x->dtype, 2, x->shape);
+    for (int64_t i = 0; Y && i < N; i++) rg_set(Y, i * C + t[i], 1.0);
+    rg_tensor *g = e->attr.i[0] == RG_NONE ? rg_reshape(tp, dout[0], RG_DIMS(N, 1))
+                                           : loss_scale(tp, e, dout[0], N);
+    din[0] = rg_neg(tp, rg_mul(tp, Y, g));
+    return din[0] ? 0 : -1;
+}
+
 static const rg_op nll_row = {.name = "nll", .n_in = 2, .n_out = 1, .shape = nll_shape,
-                              .forward = nll_forward, .backward = nll_backward};
+                              .forward = nll_forward, .backward = nll_backward,
+                              .backward_graph = nll_graph};
 
 /* ---- the per-element forms of ops/nn.c's cross-entropy and mse ---------------------------
  * rg_cross_entropy(_weighted) and rg_mse with RG_NONE come here: checked with

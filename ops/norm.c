@@ -66,6 +66,21 @@ static rg_tensor *bias_of(const rg_entry *e) {
     return e->attr.i[0] & HAS_BIAS ? e->in[e->n_in - 1] : NULL;
 }
 
+/* ---- recorded backward rules (rg_autograd, gradients of gradients) -----------------
+ * The statistics are recomputed from x with public ops (mean_axis, pow_scalar),
+ * so a second differentiation sees how they depend on x; then the kernels'
+ * formulas below, with w's and b's gradients summed over the rows (rg_sum_to). */
+
+static bool needs_grad(const rg_tensor *t) { return t && (t->flags & RG_REQUIRES_GRAD); }
+
+/* gw = dy w (dy without a weight) */
+static rg_tensor *times_weight(rg_tape *tp, rg_tensor *dy, rg_tensor *w) {
+    return w ? rg_mul(tp, dy, w) : dy;
+}
+
+/* The row means of t [..., H], kept as [..., 1]. */
+static rg_tensor *row_mean(rg_tape *tp, rg_tensor *t) { return rg_mean_axis(tp, t, -1, true); }
+
 /* ---- layer_norm ----------------------------------------------------------------------
  * Per row r of x [R,H]: mu = mean x, var = mean (x - mu)^2 (biased), rstd =
  * 1 / sqrt(var + eps), xhat = (x - mu) rstd, y = xhat w + b (w = 1, b = 0 when
@@ -135,9 +150,29 @@ static void layer_norm_backward(rg_tape *tp, rg_entry *e) {
     });
 }
 
+/* recorded: xc = x - mean x, rstd = (mean xc^2 + eps)^(-1/2), xhat = xc rstd;
+ *   dx = rstd (gw - mean gw - xhat mean(gw xhat)), dw = sum_r dy xhat, db = sum_r dy */
+static int layer_norm_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                            rg_tensor **din) {
+    rg_tensor *x = e->in[0], *w = weight_of(e), *b = bias_of(e), *dy = dout[0];
+    rg_tensor *xc = rg_sub(tp, x, row_mean(tp, x));
+    rg_tensor *rstd = rg_pow_scalar(tp, rg_add_scalar(tp, row_mean(tp, rg_mul(tp, xc, xc)),
+                                                      e->attr.f[0]), -0.5);
+    rg_tensor *xhat = rg_mul(tp, xc, rstd), *gw = times_weight(tp, dy, w);
+    if (needs_grad(x)) {
+        rg_tensor *m2 = row_mean(tp, rg_mul(tp, gw, xhat));
+        rg_tensor *in = rg_sub(tp, rg_sub(tp, gw, row_mean(tp, gw)), rg_mul(tp, xhat, m2));
+        if (!(din[0] = rg_mul(tp, rstd, in))) return -1;
+    }
+    if (needs_grad(w) && !(din[1] = rg_sum_to(tp, rg_mul(tp, dy, xhat), w))) return -1;
+    if (needs_grad(b) && !(din[e->n_in - 1] = rg_sum_to(tp, dy, b))) return -1;
+    return 0;
+}
+
 static const rg_op layer_norm_row = {.name = "layer_norm", .n_in = -1, .n_out = 1,
                                      .shape = norm_shape, .forward = layer_norm_forward,
-                                     .backward = layer_norm_backward};
+                                     .backward = layer_norm_backward,
+                                     .backward_graph = layer_norm_graph};
 
 /* ---- rms_norm --------------------------------------------------------------------------
  * Per row: rstd = 1 / sqrt(mean x^2 + eps), xhat = x rstd, y = xhat w (w = 1 when
@@ -196,8 +231,25 @@ static void rms_norm_backward(rg_tape *tp, rg_entry *e) {
     });
 }
 
+/* recorded: rstd = (mean x^2 + eps)^(-1/2), xhat = x rstd;
+ *   dx = rstd (gw - xhat mean(gw xhat)), dw = sum_r dy xhat */
+static int rms_norm_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                          rg_tensor **din) {
+    rg_tensor *x = e->in[0], *w = weight_of(e), *dy = dout[0];
+    rg_tensor *rstd = rg_pow_scalar(tp, rg_add_scalar(tp, row_mean(tp, rg_mul(tp, x, x)),
+                                                      e->attr.f[0]), -0.5);
+    rg_tensor *xhat = rg_mul(tp, x, rstd), *gw = times_weight(tp, dy, w);
+    if (needs_grad(x)) {
+        rg_tensor *m2 = row_mean(tp, rg_mul(tp, gw, xhat));
+        if (!(din[0] = rg_mul(tp, rstd, rg_sub(tp, gw, rg_mul(tp, xhat, m2))))) return -1;
+    }
+    if (needs_grad(w) && !(din[1] = rg_sum_to(tp, rg_mul(tp, dy, xhat), w))) return -1;
+    return 0;
+}
+
 static const rg_op rms_norm_row = {.name = "rms_norm", .n_in = -1, .n_out = 1, .shape = norm_shape,
-                                   .forward = rms_norm_forward, .backward = rms_norm_backward};
+                                   .forward = rms_norm_forward, .backward = rms_norm_backward,
+                                   .backward_graph = rms_norm_graph};
 
 /* ---- the rows and the public functions ---------------------------------------------------- */
 

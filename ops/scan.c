@@ -2,6 +2,7 @@
  * F64, accumulated in double).  logcumsumexp stays exact for large values and
  * for -inf entries, so a recurrence h_t = a_t h_{t-1} + b_t can run in log
  * space over a whole sequence at once (minGRU's parallel form). */
+#include <float.h>
 #include <math.h>
 
 #include "ops_internal.h"
@@ -51,6 +52,20 @@ static int scan_shape(rg_tape *tp, rg_entry *e) {
     return 0;
 }
 
+/* ---- recorded backward rules (rg_autograd, gradients of gradients) -----------------
+ * Both backwards are reverse scans: the forward scan of the input reversed
+ * along the axis (rg_index_select with ids L-1 .. 0), reversed back. */
+
+/* t reversed along axis ax (t itself for rank 0) */
+static rg_tensor *flip(rg_tape *tp, rg_tensor *t, int ax) {
+    if (!t || t->rank == 0) return t;
+    int64_t L = t->shape[ax];
+    rg_tensor *ids = rg_tensor_new(tp, RG_I32, 1, &L);
+    if (!ids) return NULL;
+    for (int64_t k = 0; k < L; k++) ((int32_t *)ids->data)[k] = (int32_t)(L - 1 - k);
+    return rg_index_select(tp, t, ax, ids);
+}
+
 /* ---- cumsum ------------------------------------------------------------------------
  * y[o,k,j] = sum_{q<=k} x[o,q,j];  dx[o,q,j] += sum_{k>=q} dy[o,k,j] (a reverse scan). */
 
@@ -91,8 +106,17 @@ static void cumsum_backward(rg_tape *tp, rg_entry *e) {
     });
 }
 
+/* recorded: dx = flip(cumsum(flip(dy))) */
+static int cumsum_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                        rg_tensor **din) {
+    int ax = (int)e->attr.i[0];
+    din[0] = flip(tp, rg_cumsum(tp, flip(tp, dout[0], ax), ax), ax);
+    return din[0] ? 0 : -1;
+}
+
 static const rg_op cumsum_row = {.name = "cumsum", .n_in = 1, .n_out = 1, .shape = scan_shape,
-                                 .forward = cumsum_forward, .backward = cumsum_backward};
+                                 .forward = cumsum_forward, .backward = cumsum_backward,
+                                 .backward_graph = cumsum_graph};
 
 /* ---- logcumsumexp --------------------------------------------------------------------
  * y_k = log sum_{q<=k} e^(x_q), as y_k = logaddexp(y_{k-1}, x_k) with
@@ -149,9 +173,46 @@ static void logcumsumexp_backward(rg_tape *tp, rg_entry *e) {
     });
 }
 
+/* recorded, in log space as PyTorch's logcumsumexp_backward (no exponential
+ * overflows): with dy split into its positive and negative parts,
+ *   dx = exp(rlcse(log dy+ - y) + x) - exp(rlcse(log dy- - y) + x),
+ * rlcse = logcumsumexp of the reversed sequence, reversed back; log 0 is the
+ * lowest finite value (a log of an exact 0 would give NaN derivatives). */
+static rg_tensor *log_part(rg_tape *tp, rg_tensor *dy, double sign) {
+    rg_tensor *m = rg_tensor_new(tp, dy->dtype, dy->rank, dy->shape);
+    for (int64_t i = 0; m && i < dy->numel; i++) rg_set(m, i, sign * rg_get(dy, i) > 0);
+    rg_tensor *one = rg_full(tp, dy->dtype, 0, NULL, 1.0);
+    rg_tensor *low = rg_full(tp, dy->dtype, 0, NULL, dy->dtype == RG_F32 ? -FLT_MAX : -DBL_MAX);
+    rg_tensor *mag = sign > 0 ? dy : rg_neg(tp, dy);
+    return rg_where(tp, m, rg_log(tp, rg_where(tp, m, mag, one)), low);
+}
+
+static int logcumsumexp_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                              rg_tensor **din) {
+    rg_tensor *x = e->in[0], *y = e->out[0], *part[2];
+    int ax = (int)e->attr.i[0];
+    /* A leading run of x = -inf has y = -inf: there y counts as 0 (x_q = -inf
+     * then gives exp(-inf) = 0, as the kernel's 0, instead of inf - inf). */
+    rg_tensor *ninf = rg_tensor_new(tp, y->dtype, y->rank, y->shape);
+    bool any = false;
+    for (int64_t i = 0; ninf && i < y->numel; i++) {
+        bool v = rg_get(y, i) == -INFINITY;
+        rg_set(ninf, i, v);
+        any = any || v;
+    }
+    if (any) y = rg_masked_fill(tp, y, ninf, 0.0);
+    for (int k = 0; k < 2; k++) {
+        rg_tensor *l = rg_sub(tp, log_part(tp, dout[0], k ? -1.0 : 1.0), y);
+        part[k] = rg_exp(tp, rg_add(tp, flip(tp, rg_logcumsumexp(tp, flip(tp, l, ax), ax), ax), x));
+    }
+    din[0] = rg_sub(tp, part[0], part[1]);
+    return din[0] ? 0 : -1;
+}
+
 static const rg_op logcumsumexp_row = {.name = "logcumsumexp", .n_in = 1, .n_out = 1,
                                        .shape = scan_shape, .forward = logcumsumexp_forward,
-                                       .backward = logcumsumexp_backward};
+                                       .backward = logcumsumexp_backward,
+                                       .backward_graph = logcumsumexp_graph};
 
 /* ---- the rows and the public functions ------------------------------------------------ */
 
