@@ -3,6 +3,7 @@
  * rg_layers.h      Linear, Embedding, cells (RNN, LSTM, GRU, user cells), sequence layers
  * rg_init.h        initialisation helpers (uniform, normal, Xavier, orthogonal, ...)
  * rg_optim.h       optimizers, gradient clipping, learning-rate schedules
+ * rg_curvature.h   Hessian- and Gauss-Newton-vector products (gradients of gradients)
  * rg_checkpoint.h  safetensors files (named tensors + metadata), checkpoints */
 #ifndef RG_MODELS_H
 #define RG_MODELS_H
@@ -12,5 +13,6 @@
 #include "rg_layers.h"
 #include "rg_init.h"
 #include "rg_optim.h"
+#include "rg_curvature.h"
 #include "rg_checkpoint.h"
 #endif

@@ -1,0 +1,102 @@
+/* Curvature of a scalar function of a parameter registry: Hessian-vector
+ * products (rg_hvp) and Gauss-Newton-vector products (rg_gnvp), exact, built
+ * on gradients of gradients (rg_autograd with create_graph, ops/rg_ops.h).
+ *
+ *   H v = d<g, v>/dθ               g = dL/dθ recorded (create_graph)
+ *   G v = J^T H_L J v              J = dz/dθ, H_L = d²L/dz², z the model's outputs
+ *
+ * J v has no forward mode here; it comes from the double-backward trick: with
+ * a dummy seed u of z's shape, J^T u is recorded (linear in u), and
+ * J v = d<J^T u, v>/du.  H_L J v = d<dL/dz, J v>/dz, and the last J^T is a
+ * plain reverse sweep.  G is positive semi-definite when L is convex in z
+ * (squared error, cross-entropy on logits): the matrix of Hessian-free
+ * training (Martens 2010, Martens & Sutskever 2011).
+ *
+ * Directions and products are arrays of tensors in registry order, one per
+ * parameter of P with its shape (rg_params_at(P, i)); rg_params_like(P) makes
+ * a registry of zeros that lines up with P for them (rg_params_tensors reads
+ * its tensors into an array).  An output slot out[i] that is NULL gets a new
+ * persistent tensor (the caller frees it); a non-NULL one is written into
+ * (same number of elements; float32/float64 converted).
+ *
+ * Cost (measured, README "Gradients of gradients"; a gradient = one forward
+ * and one fast backward):
+ *   rg_hvp   one forward, one recorded backward with create_graph, and one
+ *            reverse sweep over both (the forward graph and the recorded
+ *            backward): see README for the measured ratio to one gradient.
+ *   rg_gnvp  one forward, one recorded J^T u, then per product three plain
+ *            sweeps: through the recorded J^T u to u, through the loss, and
+ *            J^T through the model.
+ * Several products at one point (conjugate gradient) share the forward and
+ * the recorded backward: rg_curvature_hessian / rg_curvature_gauss_newton
+ * build them once, rg_curvature_apply is then one product.
+ *
+ * Errors: NULL or -1 with rg_last_error() naming the function (a direction of
+ * the wrong size, a loss that is not a scalar, an op on the way without a
+ * recorded backward: "rg_autograd: op 'foo' has no recordable backward ..."). */
+#ifndef RG_CURVATURE_H
+#define RG_CURVATURE_H
+#include "rg_core.h"
+#include "rg_ops.h"
+#include "rg_params.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The scalar loss as a function of the parameters: builds it on tp, reading
+ * the parameters of the registry (through the model in user).  NULL on error
+ * (the tape holds the message). */
+typedef rg_tensor *(*rg_scalar_fn)(rg_tape *tp, void *user);
+/* A model's outputs z (any shape) as a function of the parameters. */
+typedef rg_tensor *(*rg_outputs_fn)(rg_tape *tp, void *user);
+/* A loss on top of the outputs: z is a step tensor that requires a gradient,
+ * cut from the model's history; the loss depends on the parameters only
+ * through it.  A scalar, or NULL on error. */
+typedef rg_tensor *(*rg_output_loss_fn)(rg_tape *tp, rg_tensor *z, void *user);
+
+/* H v for the loss f builds: Hv[i] = sum_j d²L/dθ_i dθ_j v_j over the
+ * parameters of P (in registry order), v[i] of parameter i's shape.
+ * tp: where the work is recorded (left for the caller to reset), or NULL for
+ * a private tape.  loss (may be NULL) gets L's value.  0 or -1. */
+int rg_hvp(rg_tape *tp, const rg_params *P, rg_scalar_fn f, void *user, rg_tensor *const *v,
+           rg_tensor **Hv, double *loss);
+/* G v = J^T H_L J v for the loss `loss` on top of the outputs z = model(θ)
+ * (J = dz/dθ, H_L = d²L/dz²), over the parameters of P; as rg_hvp. */
+int rg_gnvp(rg_tape *tp, const rg_params *P, rg_outputs_fn model, rg_output_loss_fn loss,
+            void *user, rg_tensor *const *v, rg_tensor **Gv, double *loss_value);
+
+/* ---- many products at one point ----------------------------------------------- */
+typedef struct rg_curvature rg_curvature;
+
+/* Runs the forward and records the backward once, for products with the
+ * Hessian (rg_curvature_hessian) or the Gauss-Newton matrix
+ * (rg_curvature_gauss_newton) at the parameters' current values.  tp as for
+ * rg_hvp: the context lives on it, so reset it only after rg_curvature_free
+ * (NULL: a private tape, freed with the context).  Changing the parameters'
+ * values does not move the point: the recorded graph holds the old ones.
+ * NULL on error. */
+rg_curvature *rg_curvature_hessian(rg_tape *tp, const rg_params *P, rg_scalar_fn f, void *user);
+rg_curvature *rg_curvature_gauss_newton(rg_tape *tp, const rg_params *P, rg_outputs_fn model,
+                                        rg_output_loss_fn loss, void *user);
+/* The loss at the point. */
+double rg_curvature_loss(const rg_curvature *c);
+/* The gradient dL/dθ at the point into g[0..n) (slots as above).  0 or -1. */
+int rg_curvature_grad(rg_curvature *c, rg_tensor **g);
+/* One product: out = H v or G v.  Each call adds its work to the tape (a few
+ * tensors of the parameters' and the outputs' sizes).  0 or -1. */
+int rg_curvature_apply(rg_curvature *c, rg_tensor *const *v, rg_tensor **out);
+void rg_curvature_free(rg_curvature *c); /* NULL is fine */
+
+/* ---- directions shaped like a registry ----------------------------------------- */
+/* A new registry with P's names, shapes and dtypes, all zeros, that require no
+ * gradient: rg_params_at(V, i) lines up with rg_params_at(P, i).  NULL on error. */
+rg_params *rg_params_like(const rg_params *P);
+/* P's tensors in registry order into t[0..max); returns how many there are
+ * (rg_params_count), or -1 when max is smaller. */
+int rg_params_tensors(const rg_params *P, rg_tensor **t, int max);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
