@@ -310,6 +310,22 @@ static void expect_error(int rc, const char *needle)
     cr_assert(strstr(g_err, needle), "expected '%s' in stderr:\n%s", needle, g_err);
 }
 
+/* second derivatives: rg_hvp along a random direction against differences of
+ * the gradient, for every parameter of every built-in cell */
+Test(charlm, gradcheck_order2_passes_for_every_cell)
+{
+    const char *cells[] = {"lstm", "gru", "rnn_tanh", "rnn_relu"};
+    for (int i = 0; i < 4; i++) {
+        int rc = charlm("gradcheck --order 2 --cell %s", cells[i]);
+        cr_assert_eq(rc, 0, "%s: %s%s", cells[i], g_out, g_err);
+        cr_assert(strstr(g_out, "v ~ U(-1,1) per element (seed 1)"), "%s", g_out);
+        cr_assert(strstr(g_out, "gradcheck: order=2 params=11 max_rel_err="), "%s", g_out);
+        cr_assert(strstr(g_out, " PASS\n"), "%s", g_out);
+        cr_assert(strstr(g_out, "rnn.weight_hh_l1"), "%s", g_out);
+    }
+    expect_error(charlm("gradcheck --order 3"), "--order 3 is out of range");
+}
+
 Test(charlm, bad_command_lines)
 {
     expect_error(charlm("frobnicate"), "unknown command 'frobnicate'");
