@@ -3,7 +3,9 @@
  * first-order gradient as the fast kernel, and its second derivatives pass
  * rg_gradgradcheck (float64, central differences of the analytic gradient).
  * The output is reduced with random weights as in test_ops_grad.c.  A row
- * whose op has no recorded backward fails. */
+ * whose op has no recorded backward fails.  Also: the recorded first order in
+ * float32, the error of a user op without a recorded backward, and a
+ * Hessian-vector product through the fused LSTM cell against the plain ops. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <math.h>
@@ -100,6 +102,162 @@ static void run_row(const rg_gradrow *row, uint64_t seed) {
                   res.worst_analytic, res.worst_numeric);
     for (int j = 0; j < row->n_in; ++j) rg_tensor_free(in[j]);
     rg_tensor_free(c.w);
+}
+
+/* ---- float32: the recorded first order equals the fast one -------------------- */
+
+/* A float32 copy of a float64 input (I32 ones as they are, a new tensor). */
+static rg_tensor *as_f32(const rg_tensor *t) {
+    rg_tensor *c = rg_tensor_new(NULL, t->dtype == RG_I32 ? RG_I32 : RG_F32, t->rank, t->shape);
+    rg_tensor_copy(c, t);
+    if (t->dtype != RG_I32) rg_set_requires_grad(c, true);
+    return c;
+}
+
+/* Every row's recorded backward on float32 inputs (plain and with create_graph)
+ * gives the fast kernel's gradient, up to float32 rounding. */
+static void f32_row(const rg_gradrow *row, uint64_t seed) {
+    rg_tensor *in64[6] = {0}, *in[6] = {0};
+    rg_gradrow_inputs(row, seed, in64);
+    for (int j = 0; j < row->n_in; ++j) in[j] = as_f32(in64[j]);
+    for (int create = 0; create < 2; ++create) {
+        rg_tape *tp = rg_tape_new();
+        rg_tensor *y = row->build(tp, in, row->n_in), *g[6] = {0};
+        cr_assert_not_null(y, "%s (F32): %s", row->name, rg_last_error());
+        rg_rng r;
+        rg_rng_seed(&r, seed ^ 0x5eed);
+        rg_tensor *w = rg_uniform(tp, RG_F32, y->rank, y->shape, -1.0, 1.0, &r);
+        rg_tensor *loss = rg_sum(tp, rg_mul(tp, y, w));
+        int rc = rg_autograd(tp, 1, &loss, NULL, row->n_in, in, g, create);
+        cr_assert_eq(rc, 0, "%s (F32): rg_autograd: %s", row->name, rg_last_error());
+        for (int j = 0; j < row->n_in; ++j)
+            if (in[j]->flags & RG_REQUIRES_GRAD) rg_zero_grad(in[j]);
+        cr_assert_eq(rg_backward(tp, loss), 0, "%s", rg_last_error());
+        for (int j = 0; j < row->n_in; ++j) {
+            if (!(in[j]->flags & RG_REQUIRES_GRAD)) continue;
+            cr_expect_eq(g[j]->dtype, RG_F32, "%s: gradient %d is %s", row->name, j,
+                         rg_dtype_name(g[j]->dtype));
+            for (int64_t k = 0; k < in[j]->numel; ++k) {
+                double a = rg_get(g[j], k), b = rg_grad_get(in[j], k);
+                if (!(fabs(a - b) <= 2e-5 + 2e-4 * fabs(b))) {
+                    cr_expect_fail("%s (F32, create_graph %d): input %d element %lld: recorded "
+                                   "%.9g, fast %.9g", row->name, create, j, (long long)k, a, b);
+                    break;
+                }
+            }
+        }
+        rg_tape_free(tp);
+    }
+    for (int j = 0; j < row->n_in; ++j) {
+        rg_tensor_free(in[j]);
+        rg_tensor_free(in64[j]);
+    }
+}
+
+Test(ops_grad2, float32_recorded_equals_fast) {
+    int n;
+    const rg_gradrow **rows = rows_of(&n);
+    for (int i = 0; i < n; ++i) {
+        const rg_op *op = rg_op_find(rows[i]->op);
+        if (op && op->backward && op->backward_graph) f32_row(rows[i], 7 + (uint64_t)i);
+    }
+}
+
+/* ---- a user op without a recorded backward ---------------------------------------- */
+
+/* y = x^2 with a fast backward only */
+static int sq_shape(rg_tape *tp, rg_entry *e) {
+    e->out[0]->rank = e->in[0]->rank;
+    for (int d = 0; d < RG_MAX_RANK; ++d) e->out[0]->shape[d] = e->in[0]->shape[d];
+    return 0;
+}
+static void sq_forward(rg_tape *tp, rg_entry *e) {
+    for (int64_t i = 0; i < e->in[0]->numel; ++i) {
+        double v = rg_get(e->in[0], i);
+        rg_set(e->out[0], i, v * v);
+    }
+}
+static void sq_backward(rg_tape *tp, rg_entry *e) {
+    double *dx = rg_grad(tp, e->in[0]);
+    for (int64_t i = 0; dx && i < e->in[0]->numel; ++i)
+        dx[i] += 2 * rg_get(e->in[0], i) * ((double *)e->out[0]->grad)[i];
+}
+static const rg_op op_sq_nograph = {"test_square_nograph", 1, 1, sq_shape, sq_forward,
+                                    sq_backward, NULL};
+
+/* First order through it works (rg_backward); gradients as tensors, and so a
+ * second differentiation, fail with a message naming the op, never a silent 0. */
+Test(ops_grad2, user_op_without_recorded_backward_is_an_error) {
+    rg_tensor *x = rg_from_doubles(NULL, RG_F64, RG_DIMS(3), (double[]){1, -2, 3});
+    rg_set_requires_grad(x, true);
+    rg_tape *tp = rg_tape_new();
+    rg_tensor *y = rg_sum(tp, rg_apply(tp, &op_sq_nograph, 1, &x, NULL)), *g = NULL;
+    cr_assert_not_null(y, "%s", rg_last_error());
+    cr_assert_eq(rg_backward(tp, y), 0, "%s", rg_last_error());
+    cr_expect_eq(rg_grad_get(x, 1), -4.0);
+    for (int create = 1; create >= 0; --create) {
+        rg_tape_reset(tp);
+        y = rg_sum(tp, rg_apply(tp, &op_sq_nograph, 1, &x, NULL));
+        cr_expect_eq(rg_autograd(tp, 1, &y, NULL, 1, &x, &g, create), -1);
+        cr_expect_null(g);
+        cr_expect(strstr(rg_last_error(), "op 'test_square_nograph' has no recordable backward"),
+                  "%s", rg_last_error());
+        cr_expect(strstr(rg_tape_error(tp), "test_square_nograph"), "%s", rg_tape_error(tp));
+    }
+    rg_tape_free(tp);
+    rg_tensor_free(x);
+}
+
+/* A Hessian-vector product through a fused LSTM cell equals the one through the
+ * plain ops it replaces (the recorded rules against the composition's). */
+static rg_tensor *lstm_loss(rg_tape *tp, rg_tensor *const *p, bool fused) {
+    rg_tensor *hc[2];
+    if (fused) {
+        if (rg_lstm_cell(tp, p[0], p[1], p[2], p[3], p[4], hc) < 0) return NULL;
+    } else {
+        rg_tensor *a = rg_add(tp, p[0], rg_linear(tp, p[1], p[3], p[4])), *q[4];
+        if (rg_split(tp, a, 1, 4, q) < 0) return NULL;
+        rg_tensor *i = rg_sigmoid(tp, q[0]), *f = rg_sigmoid(tp, q[1]);
+        rg_tensor *gg = rg_tanh(tp, q[2]), *o = rg_sigmoid(tp, q[3]);
+        hc[1] = rg_add(tp, rg_mul(tp, f, p[2]), rg_mul(tp, i, gg));
+        hc[0] = rg_mul(tp, o, rg_tanh(tp, hc[1]));
+    }
+    return rg_add(tp, rg_sum(tp, rg_mul(tp, hc[0], hc[0])), rg_sum(tp, rg_sin(tp, hc[1])));
+}
+
+Test(ops_grad2, lstm_cell_hvp_equals_plain_ops) {
+    rg_rng r;
+    rg_rng_seed(&r, 3);
+    int64_t B = 2, H = 3;
+    const int64_t shapes[5][2] = {{B, 4 * H}, {B, H}, {B, H}, {4 * H, H}, {4 * H, 1}};
+    rg_tensor *p[5], *v[5], *hv[2][5] = {{0}};
+    for (int k = 0; k < 5; ++k) {
+        int rank = k == 4 ? 1 : 2;
+        p[k] = rg_uniform(NULL, RG_F64, rank, shapes[k], -1, 1, &r);
+        v[k] = rg_uniform(NULL, RG_F64, rank, shapes[k], -1, 1, &r);
+        rg_set_requires_grad(p[k], true);
+    }
+    rg_tape *tp = rg_tape_new();
+    for (int fused = 0; fused < 2; ++fused) {
+        rg_tensor *y = lstm_loss(tp, p, fused), *g[5], *dot = NULL;
+        cr_assert_eq(rg_autograd(tp, 1, &y, NULL, 5, p, g, true), 0, "%s", rg_last_error());
+        for (int k = 0; k < 5; ++k) {
+            rg_tensor *t = rg_sum(tp, rg_mul(tp, g[k], v[k]));
+            dot = dot ? rg_add(tp, dot, t) : t;
+        }
+        cr_assert_eq(rg_autograd(tp, 1, &dot, NULL, 5, p, hv[fused], false), 0, "%s",
+                     rg_last_error());
+    }
+    for (int k = 0; k < 5; ++k)
+        for (int64_t i = 0; i < p[k]->numel; ++i)
+            cr_expect(fabs(rg_get(hv[0][k], i) - rg_get(hv[1][k], i)) <= 1e-12,
+                      "input %d element %lld: plain %.15g, fused %.15g", k, (long long)i,
+                      rg_get(hv[0][k], i), rg_get(hv[1][k], i));
+    rg_tape_free(tp);
+    for (int k = 0; k < 5; ++k) {
+        rg_tensor_free(p[k]);
+        rg_tensor_free(v[k]);
+    }
 }
 
 static void free_params(struct criterion_test_params *p) { cr_free(p->params); }
