@@ -2,7 +2,9 @@
  * is one rg_op row, registered by name with rg_op_register and run through
  * rg_apply exactly like the built-in ops.  This program looks the row up by
  * name, evaluates it, checks its gradients against finite differences
- * (rg_gradcheck), and trains a tiny MLP that uses it for a few steps. */
+ * (rg_gradcheck) and its second derivatives too (rg_gradgradcheck, through
+ * the row's recordable backward), and trains a tiny MLP that uses it for a
+ * few steps. */
 #include <math.h>
 #include <stdio.h>
 
@@ -49,12 +51,13 @@ static int train(rg_tape *tp, user_mlp *m, int steps, double lr) {
 }
 
 /* Gradient checks: the op alone (with random weights w, not a plain sum),
- * then the whole MLP, every input and parameter element.  0 when both pass. */
+ * then the whole MLP, every input and parameter element; then the second
+ * derivatives of both (rg_gradgradcheck).  0 when all pass. */
 static int check(user_mlp *m, rg_tensor *w) {
     rg_gradcheck_opts o;
     rg_gradcheck_defaults(&o);
     o.report = stdout;
-    rg_gradcheck_result r1, r2;
+    rg_gradcheck_result r1, r2, r3, r4;
     o.label = "sum(w * user_softplus(x)), x [8,3] in [-6,6]";
     if (rg_gradcheck(user_softplus_weighted, 1, &m->x, w, &o, &r1) != 0)
         return fail("gradcheck");
@@ -62,18 +65,24 @@ static int check(user_mlp *m, rg_tensor *w) {
     o.label = "MLP with user_softplus (x, W1, b1, W2, b2)";
     if (rg_gradcheck(user_mlp_loss, 5, p, m->targets, &o, &r2) != 0)
         return fail("gradcheck");
+    o.label = "sum(w * user_softplus(x))";
+    if (rg_gradgradcheck(user_softplus_weighted, 1, &m->x, w, &o, &r3) != 0)
+        return fail("gradgradcheck");
+    o.label = "MLP with user_softplus";
+    if (rg_gradgradcheck(user_mlp_loss, 5, p, m->targets, &o, &r4) != 0)
+        return fail("gradgradcheck");
     printf("\n");
-    return r1.pass && r2.pass ? 0 : 1;
+    return r1.pass && r2.pass && r3.pass && r4.pass ? 0 : 1;
 }
 
 int main(void) {
     if (user_softplus_register() != 0) return fail("register");
     const rg_op *op = rg_op_find("user_softplus");
     const rg_op *tanh_op = rg_op_find("tanh");
-    printf("registered op '%s': %d input, %d output, backward %s; found by name in the "
-           "table that holds the built-in '%s'\n\n",
+    printf("registered op '%s': %d input, %d output, backward %s, recordable backward %s; "
+           "found by name in the table that holds the built-in '%s'\n\n",
            op->name, op->n_in, op->n_out, op->backward ? "yes" : "no",
-           tanh_op ? tanh_op->name : "?");
+           op->backward_graph ? "yes" : "no", tanh_op ? tanh_op->name : "?");
 
     rg_tape *tp = rg_tape_new();
     user_mlp m;

@@ -1,6 +1,7 @@
 /* A user's own op, defined outside the library: softplus, as one row of the
  * same op table the built-in ops fill in (name, arity, shape rule, forward,
- * backward).  Shared by examples/user_op.c and tests/test_seed.c.
+ * backward, recordable backward).  Shared by examples/user_op.c and
+ * tests/test_seed.c.
  *
  *   y  = softplus(x) = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))
  *   dx += dy * sigmoid(x)
@@ -68,8 +69,20 @@ static inline void softplus_backward(rg_tape *tp, rg_entry *e) {
     }
 }
 
+/* The same derivative written with public ops (rg_mul, rg_sigmoid), for
+ * gradients of gradients: rg_autograd with create_graph records it, so the
+ * gradient it gives is a tensor of the graph and can be differentiated again
+ * (rg_gradgradcheck, Hessian-vector products).  Without it (NULL), the op
+ * still has its first-order gradient, and rg_autograd names the op in its
+ * error. */
+static inline int softplus_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
+                                 rg_tensor **din) {
+    din[0] = rg_mul(tp, dout[0], rg_sigmoid(tp, e->in[0]));
+    return din[0] ? 0 : -1;
+}
+
 static const rg_op user_softplus_op = {"user_softplus", 1, 1, softplus_shape,
-                                       softplus_forward, softplus_backward, NULL};
+                                       softplus_forward, softplus_backward, softplus_graph};
 
 /* Registers the row by name (once per process; a second call is fine).
  * 0, or -1 when another op already holds the name. */
