@@ -5,6 +5,7 @@
  * (MPI_THREAD_FUNNELED). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rg_train.h"
 
@@ -58,6 +59,21 @@ void rg_dist_finalize(void)
 {
 #ifdef RG_HAVE_MPI
     if (g_mpi) {
+        /* Every rank here: an orderly end.  A rank that stays away (still
+         * waiting in a collective, after a failure only this rank saw) ends
+         * the job instead, after a bounded wait. */
+        MPI_Request req;
+        int done = 0;
+        MPI_Ibarrier(MPI_COMM_WORLD, &req);
+        for (double t0 = MPI_Wtime(); !done && MPI_Wtime() - t0 < 10.0;) {
+            MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+            if (!done) {
+                struct timespec ts = {0, 1000000};
+                nanosleep(&ts, NULL);
+            }
+        }
+        if (!done)
+            MPI_Abort(MPI_COMM_WORLD, 1);
         MPI_Finalize();
         g_mpi = false;
     }

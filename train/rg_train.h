@@ -134,8 +134,9 @@ int rg_main_end(const char *prog, int status);
 /* rg_main_begin for a training program that may run under mpirun: also
  * rg_dist_init, and stdout to /dev/null on ranks other than 0 (rank 0 prints;
  * every rank still reports its own errors on stderr).  0, or -1 with a message
- * on stderr.  End it with rg_main_end, which also ends MPI: a failing rank
- * aborts the whole job rather than leave the others waiting. */
+ * on stderr.  End it with rg_main_end, which also ends MPI: when a rank
+ * does not reach the end within a bounded wait (a failure only it saw), the
+ * job is aborted rather than left waiting. */
 int rg_main_init(const char *prog, int *argc, char ***argv);
 
 /* ---- progress and plot ------------------------------------------------------------ */
