@@ -571,7 +571,10 @@ static int dropout_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
     if (!keep) return rg_op_error(tp, "rg_autograd: dropout kept no mask");
     double sc = dropout_scale(e->attr.f[0]);
     rg_tensor *m = rg_tensor_new(tp, x->dtype, x->rank, x->shape);
-    for (int64_t k = 0; m && k < x->numel; k++) rg_set(m, k, keep[k] ? sc : 0.0);
+    for (int64_t k = 0; m && k < x->numel; k++) {
+        if (x->dtype == RG_F64) ((double *)m->data)[k] = keep[k] ? sc : 0.0;
+        else ((float *)m->data)[k] = keep[k] ? (float)sc : 0.0f;
+    }
     din[0] = rg_mul(tp, dout[0], m);
     return din[0] ? 0 : -1;
 }

@@ -4,8 +4,9 @@
  * rg_gradgradcheck (float64, central differences of the analytic gradient).
  * The output is reduced with random weights as in test_ops_grad.c.  A row
  * whose op has no recorded backward fails.  Also: the recorded first order in
- * float32, the error of a user op without a recorded backward, and a
- * Hessian-vector product through the fused LSTM cell against the plain ops. */
+ * float32, the error of a user op without a recorded backward, a
+ * Hessian-vector product through the fused LSTM cell against the plain ops,
+ * and empty tensors and rank 0 through the recorded rules. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <math.h>
@@ -257,6 +258,84 @@ Test(ops_grad2, lstm_cell_hvp_equals_plain_ops) {
     for (int k = 0; k < 5; ++k) {
         rg_tensor_free(p[k]);
         rg_tensor_free(v[k]);
+    }
+}
+
+/* ---- empty tensors and rank 0 ---------------------------------------------------- */
+
+/* d/din sum(y^2) as tensors with create_graph, then the gradient of the sum of
+ * those gradients: both run, and every gradient has its input's shape. */
+static void runs_twice(const char *name, rg_tape *tp, rg_tensor *y, int n, rg_tensor **in) {
+    cr_assert_not_null(y, "%s: %s", name, rg_last_error());
+    rg_tensor *s = rg_sum(tp, rg_mul(tp, y, y)), *g[6], *h[6], *d = NULL;
+    cr_assert_eq(rg_autograd(tp, 1, &s, NULL, n, in, g, true), 0, "%s: %s", name,
+                 rg_last_error());
+    for (int k = 0; k < n; ++k) {
+        cr_expect(rg_same_shape(g[k], in[k]), "%s: gradient %d has the wrong shape", name, k);
+        if (!(in[k]->flags & RG_REQUIRES_GRAD)) continue;
+        rg_tensor *t = rg_sum(tp, g[k]);
+        d = d ? rg_add(tp, d, t) : t;
+    }
+    if (d && (d->flags & RG_REQUIRES_GRAD))
+        cr_expect_eq(rg_autograd(tp, 1, &d, NULL, n, in, h, false), 0, "%s: %s", name,
+                     rg_last_error());
+    rg_tape_reset(tp);
+}
+
+static rg_tensor *leaf_of(rg_dtype dt, int rank, const int64_t *shape) {
+    rg_rng r;
+    rg_rng_seed(&r, (uint64_t)rank + 17);
+    rg_tensor *t = rg_uniform(NULL, dt, rank, shape, -1, 1, &r);
+    rg_set_requires_grad(t, true);
+    return t;
+}
+
+Test(ops_grad2, empty_and_rank0) {
+    for (int f = 0; f < 2; ++f) {
+        rg_dtype dt = f ? RG_F32 : RG_F64;
+        rg_tensor *xp = leaf_of(dt, RG_DIMS(0, 12)), *h = leaf_of(dt, RG_DIMS(0, 3));
+        rg_tensor *c = leaf_of(dt, RG_DIMS(0, 3)), *W = leaf_of(dt, RG_DIMS(12, 3));
+        rg_tensor *b = leaf_of(dt, RG_DIMS(12)), *E = leaf_of(dt, RG_DIMS(4, 3));
+        rg_tensor *x0 = leaf_of(dt, RG_DIMS(3, 0)), *xr = leaf_of(dt, RG_DIMS(0, 5));
+        rg_tensor *w5 = leaf_of(dt, RG_DIMS(5)), *lg = leaf_of(dt, RG_DIMS(0, 4));
+        rg_tensor *x34 = leaf_of(dt, RG_DIMS(3, 4)), *s0 = leaf_of(dt, 0, NULL);
+        rg_tensor *ids = rg_zeros(NULL, RG_I32, RG_DIMS(0));
+        rg_tensor *gi = rg_zeros(NULL, RG_I32, RG_DIMS(3, 0));
+        rg_tape *tp = rg_tape_new();
+        rg_tensor *hc[2], *vi[2];
+        cr_assert_eq(rg_lstm_cell(tp, xp, h, c, W, b, hc), 0, "%s", rg_last_error());
+        runs_twice("lstm_cell B=0", tp, hc[0], 5, (rg_tensor *[]){xp, h, c, W, b});
+        runs_twice("gru_gates B=0", tp,
+                   rg_gru_gates(tp, rg_slice(tp, xp, 1, 0, 9), rg_slice(tp, xp, 1, 3, 9), h), 2,
+                   (rg_tensor *[]){xp, h});
+        runs_twice("embedding, no ids", tp, rg_embedding(tp, E, ids), 2, (rg_tensor *[]){E, ids});
+        runs_twice("embedding_linear, no ids", tp, rg_embedding_linear(tp, E, ids, W, b), 4,
+                   (rg_tensor *[]){E, ids, W, b});
+        runs_twice("cumsum, empty axis", tp, rg_cumsum(tp, x0, 1), 1, &x0);
+        runs_twice("logcumsumexp, empty axis", tp, rg_logcumsumexp(tp, x0, 1), 1, &x0);
+        runs_twice("softmax, empty axis", tp, rg_softmax(tp, x0, 1), 1, &x0);
+        runs_twice("layer_norm, no rows", tp, rg_layer_norm(tp, xr, w5, w5, 1e-5), 2,
+                   (rg_tensor *[]){xr, w5});
+        runs_twice("rms_norm, no rows", tp, rg_rms_norm(tp, xr, w5, 1e-5), 2,
+                   (rg_tensor *[]){xr, w5});
+        runs_twice("cross_entropy sum, no rows", tp, rg_cross_entropy(tp, lg, ids, RG_SUM), 2,
+                   (rg_tensor *[]){lg, ids});
+        runs_twice("nll none, no rows", tp, rg_nll(tp, lg, ids, RG_NONE), 2,
+                   (rg_tensor *[]){lg, ids});
+        cr_assert_eq(rg_topk(tp, x34, 0, 1, true, vi), 0, "%s", rg_last_error());
+        runs_twice("topk k=0", tp, vi[0], 1, &x34);
+        runs_twice("gather, empty idx", tp, rg_gather(tp, x34, 1, gi), 2,
+                   (rg_tensor *[]){x34, gi});
+        runs_twice("l1 sum, empty", tp, rg_l1(tp, x0, x0, RG_SUM), 1, &x0);
+        runs_twice("bce rank 0, one tensor thrice", tp,
+                   rg_bce_with_logits(tp, s0, s0, s0, RG_MEAN), 1, &s0);
+        runs_twice("maximum, rank 0 broadcast", tp, rg_maximum(tp, x34, s0), 2,
+                   (rg_tensor *[]){x34, s0});
+        runs_twice("where, rank 0 broadcast", tp, rg_where(tp, rg_gt(tp, x34, s0), x34, s0), 2,
+                   (rg_tensor *[]){x34, s0});
+        rg_tape_free(tp);
+        rg_tensor *all[] = {xp, h, c, W, b, E, x0, xr, w5, lg, x34, s0, ids, gi};
+        for (size_t k = 0; k < sizeof all / sizeof all[0]; ++k) rg_tensor_free(all[k]);
     }
 }
 

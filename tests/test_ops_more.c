@@ -355,6 +355,12 @@ Test(ops_more, errors_name_function_and_operands) {
     EXPECT_ERR(rg_index_select(tp, t[X23], 1, t[ID]), "rg_index_select", "id 3", "[2,3]");
     EXPECT_ERR(rg_index_select(tp, t[X23], 2, t[ID]), "rg_index_select", "axis 2");
     EXPECT_ERR(rg_index_select(tp, t[I23], 0, t[ID]), "rg_index_select", "int32");
+    EXPECT_ERR(rg_index_add(tp, t[X23], 1, t[ID], t[X23]), "rg_index_add", "id 3", "[2,3]");
+    EXPECT_ERR(rg_index_add(tp, t[X24], 1, t[ID], t[X23]), "rg_index_add", "src [2,3]",
+               "x [2,4]", "2 ids");
+    EXPECT_ERR(rg_index_add(tp, t[X24], 1, t[ID], rg_zeros(tp, RG_F32, RG_DIMS(2, 2))),
+               "rg_index_add", "float32", "float64");
+    EXPECT_ERR(rg_index_add(tp, t[X23], 0, t[I23], t[X23]), "rg_index_add", "rank 0 or 1");
     EXPECT_ERR(rg_gather(tp, t[X23], 0, t[ID]), "rg_gather", "[2]", "[2,3]");
     EXPECT_ERR(rg_gather(tp, t[X23], 0, rg_full(tp, RG_I32, RG_DIMS(1, 3), 2)), "rg_gather",
                "index 2", "[0, 2)");
@@ -372,6 +378,7 @@ Test(ops_more, errors_name_function_and_operands) {
     EXPECT_ERR(rg_maximum(tp, t[X23], t[X24]), "rg_maximum", "broadcast");
     EXPECT_ERR(rg_softplus(tp, t[X23], 0, 20), "rg_softplus", "beta");
     EXPECT_ERR(rg_gelu(tp, t[I23]), "rg_gelu", "int32");
+    EXPECT_ERR(rg_erf(tp, t[I23]), "rg_erf", "int32");
     EXPECT_ERR(rg_cumsum(tp, t[X23], 2), "rg_cumsum", "axis 2", "[2,3]");
     EXPECT_ERR(rg_logcumsumexp(tp, t[I23], 0), "rg_logcumsumexp", "int32");
     EXPECT_ERR(rg_layer_norm(tp, t[X23], t[W5], NULL, 1e-5), "rg_layer_norm", "weight", "[5]");
