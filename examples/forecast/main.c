@@ -1,0 +1,96 @@
+/* forecast: time-series prediction on retrograd.
+ *   forecast train    train on a series (default: the bundled weekly CO2)
+ *   forecast eval     rolling-origin forecasts over the held-out last 10%
+ *   forecast predict  the next values after the series (and a plot)
+ * See the README. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "forecast.h"
+
+bool fc_session_open(fc_session *x, const char *prog, const char *usage, const rg_flag *own,
+                     int n_own, int argc, char **argv, int *status)
+{
+    memset(x, 0, sizeof *x);
+    const rg_flag common[] = {
+        {"--model", RG_FLAG_STRING, &x->model, 0, 0, NULL, "checkpoint (required)", 0, 0, 0},
+        {"--cell-lib", RG_FLAG_STRING, &x->cell_lib, 0, 0, NULL, "the cell plugin of a model with a plugin's cell", 0, 0, 0},
+    };
+    int n = n_own;
+    if (n_own)
+        memcpy(x->fl, own, (size_t)n_own * sizeof *own);
+    memcpy(x->fl + n, common, sizeof common);
+    n += 2;
+    int data = n;
+    n += fc_source_flags(&x->src, x->fl + n, 0);
+    int n_parse = n;
+    x->n_flags = n + fc_model_flags(&x->mo, x->fl + n);
+    if (!rg_flags_cli(prog, usage, x->fl, n_parse, argc, argv, 2, status))
+        return false;
+    if (!x->model) {
+        fprintf(stderr, "%s: --model FILE is required\n%s\n", prog, usage);
+        *status = 2;
+        return false;
+    }
+    bool series = rg_flags_seen(x->fl, n_parse, "--series");
+    bool csv = rg_flags_seen(x->fl, n_parse, "--csv");
+    *status = 1;
+    if ((x->cell_lib && rg_cell_plugin_load(x->cell_lib) != 0) ||
+        fc_model_load(&x->m, &x->mo, x->fl + data, x->n_flags - data, x->model) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, rg_last_error());
+        return false;
+    }
+    if (series && !csv) /* a bundled series instead of the model's CSV */
+        x->src.csv = x->src.column = x->src.date_column = NULL;
+    if (fc_source_resolve(&x->src, series && csv) != 0 || fc_series_read(&x->s, &x->src) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, rg_last_error());
+        return false;
+    }
+    return true;
+}
+
+void fc_session_close(fc_session *x)
+{
+    fc_model_free(&x->m);
+    fc_series_free(&x->s);
+    free(x->src.owned);
+    rg_flags_free(x->fl, x->n_flags);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: forecast <command> [flags]   (forecast <command> --help for its flags)\n"
+               "  train    train a model on a series (bundled co2 or sunspots, or a CSV)\n"
+               "  eval     rolling-origin forecasts over the held-out last 10%%: MAE, RMSE, "
+               "MASE\n"
+               "  predict  the next values after the series, with intervals and a plot\n");
+}
+
+static int run_command(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "train"))
+        return forecast_train_main(argc, argv);
+    if (!strcmp(cmd, "eval"))
+        return forecast_eval_main(argc, argv);
+    if (!strcmp(cmd, "predict"))
+        return forecast_predict_main(argc, argv);
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "forecast: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (rg_main_init("forecast", &argc, &argv) != 0)
+        return rg_main_end("forecast", 1);
+    return rg_main_end("forecast", run_command(argc, argv));
+}
