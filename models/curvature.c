@@ -1,201 +1,166 @@
 /* Hessian- and Gauss-Newton-vector products of a loss of a parameter registry
- * (rg_curvature.h), written with rg_autograd: a recorded first backward, then
- * plain reverse sweeps through it. */
+ * (rg_curvature.h): the first backward recorded with rg_autograd(create_graph),
+ * then reverse sweeps through it: the fast kernels (rg_backward) where the
+ * tape's gradient buffers are still fresh, rg_autograd where they are not. */
 #include "rg_curvature.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-enum { HESSIAN, GAUSS_NEWTON };
-
-struct rg_curvature {
-    int kind;
+/* One product's state. */
+typedef struct work {
+    const char *fn;        /* the public function, for messages */
     rg_tape *tp;
-    bool own_tape;
+    bool own_tape, was_enabled;
     int n;                 /* parameters */
     rg_tensor **theta;     /* [n] the registry's tensors (borrowed) */
-    rg_tensor **g;         /* [n] Hessian: dL/dθ recorded; GN: J^T u recorded */
-    double loss;
-    /* Gauss-Newton only */
-    rg_tensor *z;          /* the model's outputs */
-    rg_tensor *zd;         /* z cut from its history: the loss's input */
-    rg_tensor *gz;         /* dL/dz recorded (a function of zd) */
-    rg_tensor *u;          /* the dummy seed of J^T u */
-};
+    rg_tensor **w;         /* [n] the directions, in the parameters' dtypes and shapes */
+    rg_tensor **r;         /* [n] results (tensors on the tape) */
+} work;
 
-/* A message on the tape and in rg_last_error, naming fn. */
-static int fail(rg_tape *tp, const char *fn)
+/* the tape's message (or the thread's), prefixed with the function */
+static int fail(const work *k)
 {
-    const char *m = tp ? rg_tape_error(tp) : NULL;
-    rg_set_error("%s: %s", fn, m ? m : rg_last_error());
+    const char *m = k->tp ? rg_tape_error(k->tp) : NULL;
+    rg_set_error("%s: %s", k->fn, m ? m : rg_last_error());
     return -1;
 }
 
-static rg_curvature *curvature_new(rg_tape *tp, const rg_params *P, int kind, const char *fn)
-{
-    if (!P || rg_params_count(P) < 1) {
-        rg_set_error("%s: no parameters (a NULL or empty registry)", fn);
-        return NULL;
-    }
-    rg_curvature *c = calloc(1, sizeof *c);
-    if (!c) {
-        rg_set_error("%s: out of memory", fn);
-        return NULL;
-    }
-    c->kind = kind;
-    c->n = rg_params_count(P);
-    c->theta = calloc((size_t)c->n, sizeof *c->theta);
-    c->g = calloc((size_t)c->n, sizeof *c->g);
-    c->tp = tp ? tp : rg_tape_new();
-    c->own_tape = !tp;
-    if (!c->theta || !c->g || !c->tp) {
-        rg_curvature_free(c);
-        rg_set_error("%s: out of memory", fn);
-        return NULL;
-    }
-    rg_params_tensors(P, c->theta, c->n);
-    return c;
-}
-
-/* The loss: a scalar of a float dtype, its value kept. */
-static int check_loss(rg_curvature *c, rg_tensor *L, const char *fn)
-{
-    if (!L)
-        return fail(c->tp, fn);
-    if (L->numel != 1 || L->dtype == RG_I32) {
-        char s[64];
-        rg_op_error(c->tp, "%s: the loss is a %s %s, not a float scalar", fn,
-                    rg_shape_str(L, s, sizeof s), rg_dtype_name(L->dtype));
-        return -1;
-    }
-    c->loss = rg_get(L, 0);
-    return 0;
-}
-
-rg_curvature *rg_curvature_hessian(rg_tape *tp, const rg_params *P, rg_scalar_fn f, void *user)
-{
-    static const char fn[] = "rg_curvature_hessian";
-    if (!f) {
-        rg_set_error("%s: NULL loss function", fn);
-        return NULL;
-    }
-    rg_curvature *c = curvature_new(tp, P, HESSIAN, fn);
-    if (!c)
-        return NULL;
-    bool was = rg_tape_set_grad_enabled(c->tp, true);
-    rg_tensor *L = f(c->tp, user);
-    int rc = check_loss(c, L, fn);
-    if (rc == 0 && rg_autograd(c->tp, 1, &L, NULL, c->n, c->theta, c->g, true) != 0)
-        rc = fail(c->tp, fn);
-    rg_tape_set_grad_enabled(c->tp, was);
-    if (rc != 0) {
-        rg_curvature_free(c);
-        return NULL;
-    }
-    return c;
-}
-
-rg_curvature *rg_curvature_gauss_newton(rg_tape *tp, const rg_params *P, rg_outputs_fn model,
-                                        rg_output_loss_fn loss, void *user)
-{
-    static const char fn[] = "rg_curvature_gauss_newton";
-    if (!model || !loss) {
-        rg_set_error("%s: NULL model or loss function", fn);
-        return NULL;
-    }
-    rg_curvature *c = curvature_new(tp, P, GAUSS_NEWTON, fn);
-    if (!c)
-        return NULL;
-    rg_tape *t = c->tp;
-    bool was = rg_tape_set_grad_enabled(t, true);
-    int rc = 0;
-    rg_tensor *L = NULL;
-    c->z = model(t, user);
-    if (!c->z)
-        rc = fail(t, fn);
-    else if (c->z->dtype == RG_I32)
-        rc = rg_op_error(t, "%s: the model's outputs are integers", fn);
-    if (rc == 0) {
-        c->zd = rg_detach(t, c->z);
-        rg_set_requires_grad(c->zd, true);
-        L = c->zd ? loss(t, c->zd, user) : NULL;
-        rc = check_loss(c, L, fn);
-    }
-    /* dL/dz recorded, so that H_L w = d<dL/dz, w>/dz; J^T u recorded, so that
-     * J v = d<J^T u, v>/du */
-    if (rc == 0 && rg_autograd(t, 1, &L, NULL, 1, &c->zd, &c->gz, true) != 0)
-        rc = fail(t, fn);
-    if (rc == 0) {
-        c->u = rg_zeros(t, c->z->dtype, c->z->rank, c->z->shape);
-        rg_set_requires_grad(c->u, true);
-        if (!c->u || rg_autograd(t, 1, &c->z, &c->u, c->n, c->theta, c->g, true) != 0)
-            rc = fail(t, fn);
-    }
-    rg_tape_set_grad_enabled(t, was);
-    if (rc != 0) {
-        rg_curvature_free(c);
-        return NULL;
-    }
-    return c;
-}
-
-double rg_curvature_loss(const rg_curvature *c)
-{
-    return c ? c->loss : 0.0;
-}
-
 /* v[i] as a tensor of parameter i's dtype and shape (v[i] itself when it is
- * one), for a seed of rg_autograd */
-static int directions(rg_curvature *c, rg_tensor *const *v, rg_tensor **w, const char *fn)
+ * one), for a seed */
+static int directions(work *k, rg_tensor *const *v)
 {
     if (!v) {
-        rg_set_error("%s: NULL directions", fn);
+        rg_set_error("%s: NULL directions", k->fn);
         return -1;
     }
-    for (int i = 0; i < c->n; i++) {
-        const rg_tensor *p = c->theta[i];
+    for (int i = 0; i < k->n; i++) {
+        const rg_tensor *p = k->theta[i];
         char a[64], b[64];
         if (!v[i] || v[i]->numel != p->numel || v[i]->dtype == RG_I32) {
-            rg_set_error("%s: direction %d is %s %s, parameter %d is %s %s", fn, i,
-                        v[i] ? rg_shape_str(v[i], a, sizeof a) : "NULL",
-                        v[i] ? rg_dtype_name(v[i]->dtype) : "", i,
-                        rg_shape_str(p, b, sizeof b), rg_dtype_name(p->dtype));
+            rg_set_error("%s: direction %d is %s %s, parameter %d is %s %s", k->fn, i,
+                         v[i] ? rg_shape_str(v[i], a, sizeof a) : "NULL",
+                         v[i] ? rg_dtype_name(v[i]->dtype) : "", i,
+                         rg_shape_str(p, b, sizeof b), rg_dtype_name(p->dtype));
             return -1;
         }
         if (v[i]->dtype == p->dtype && rg_same_shape(v[i], p)) {
-            w[i] = v[i];
+            k->w[i] = v[i];
             continue;
         }
-        w[i] = rg_tensor_new(c->tp, p->dtype, p->rank, p->shape);
-        if (!w[i] || rg_tensor_copy(w[i], v[i]) != 0)
-            return fail(c->tp, fn);
+        k->w[i] = rg_tensor_new(k->tp, p->dtype, p->rank, p->shape);
+        if (!k->w[i] || rg_tensor_copy(k->w[i], v[i]) != 0)
+            return fail(k);
     }
     return 0;
 }
 
-/* out[i] = r[i]: into the given tensor, or a new persistent copy (on failure
- * the copies made here are freed and their slots NULL again) */
-static int deliver(rg_curvature *c, rg_tensor **r, rg_tensor **out, const char *fn)
+static void work_end(work *k)
 {
-    int i, rc = 0;
-    bool *made = calloc((size_t)c->n, sizeof *made);
-    if (!made) {
-        rg_set_error("%s: out of memory", fn);
+    if (k->tp)
+        rg_tape_set_grad_enabled(k->tp, k->was_enabled);
+    if (k->own_tape)
+        rg_tape_free(k->tp);
+    free(k->theta);
+}
+
+/* the scratch tape (reset, private gradients, recording on), the parameters
+ * and the directions */
+static int work_begin(work *k, rg_tape *tp, const rg_params *P, rg_tensor *const *v,
+                      rg_tensor **out)
+{
+    if (!P || rg_params_count(P) < 1 || !out) {
+        rg_set_error("%s: %s", k->fn, out ? "no parameters (a NULL or empty registry)"
+                                          : "NULL output array");
         return -1;
     }
-    for (i = 0; i < c->n && rc == 0; i++) {
-        if (out[i] && rg_tensor_copy(out[i], r[i]) != 0) {
+    k->n = rg_params_count(P);
+    k->theta = calloc(3 * (size_t)k->n, sizeof *k->theta);
+    k->tp = tp ? tp : rg_tape_new();
+    k->own_tape = !tp;
+    if (!k->theta || !k->tp) {
+        rg_set_error("%s: out of memory", k->fn);
+        return -1;
+    }
+    k->w = k->theta + k->n;
+    k->r = k->w + k->n;
+    rg_params_tensors(P, k->theta, k->n);
+    rg_tape_reset(k->tp);
+    k->was_enabled = rg_tape_set_grad_enabled(k->tp, true);
+    if (rg_tape_set_private_grads(k->tp, true) != 0)
+        return fail(k);
+    return directions(k, v);
+}
+
+/* the loss: a float scalar; its value into *value (may be NULL) */
+static int check_loss(work *k, rg_tensor *L, double *value)
+{
+    if (!L)
+        return fail(k);
+    if (L->numel != 1 || L->dtype == RG_I32) {
+        char s[64];
+        rg_set_error("%s: the loss is a %s %s, not a float scalar", k->fn,
+                     rg_shape_str(L, s, sizeof s), rg_dtype_name(L->dtype));
+        return -1;
+    }
+    if (value)
+        *value = rg_get(L, 0);
+    return 0;
+}
+
+/* sum_i <a_i, w_i> over the a_i that depend on something (NULL when none
+ * does: the product is zero) */
+static rg_tensor *inner_with_w(work *k, rg_tensor **a)
+{
+    rg_tensor *s = NULL;
+    for (int i = 0; i < k->n; i++) {
+        if (!(a[i]->flags & RG_REQUIRES_GRAD))
+            continue;
+        rg_tensor *d = rg_sum(k->tp, rg_mul(k->tp, a[i], k->w[i]));
+        s = s ? rg_add(k->tp, s, d) : d;
+        if (!s)
+            return NULL;
+    }
+    return s;
+}
+
+/* k->r[i] = the private gradient of parameter i (zeros when none reached it) */
+static int private_grads(work *k)
+{
+    for (int i = 0; i < k->n; i++) {
+        const rg_tensor *p = k->theta[i];
+        const void *g = rg_tape_private_grad(k->tp, p);
+        k->r[i] = g ? rg_from_data(k->tp, p->dtype, p->rank, p->shape, g)
+                    : rg_zeros(k->tp, p->dtype, p->rank, p->shape);
+        if (!k->r[i])
+            return fail(k);
+    }
+    return 0;
+}
+
+/* out[i] = k->r[i]: into the given tensor, or a new persistent copy (on
+ * failure the copies made here are freed and their slots NULL again) */
+static int deliver(work *k, rg_tensor **out)
+{
+    int i, rc = 0;
+    bool *made = calloc((size_t)k->n, sizeof *made);
+    if (!made) {
+        rg_set_error("%s: out of memory", k->fn);
+        return -1;
+    }
+    for (i = 0; i < k->n && rc == 0; i++) {
+        if (out[i] && rg_tensor_copy(out[i], k->r[i]) != 0) {
             char a[64], b[64];
-            rg_set_error("%s: output %d is %s, parameter %d is %s", fn, i,
+            rg_set_error("%s: output %d is %s, parameter %d is %s", k->fn, i,
                          rg_shape_str(out[i], a, sizeof a), i,
-                         rg_shape_str(c->theta[i], b, sizeof b));
+                         rg_shape_str(k->theta[i], b, sizeof b));
             rc = -1;
         } else if (!out[i]) {
-            made[i] = (out[i] = rg_tensor_clone(r[i])) != NULL;
+            made[i] = (out[i] = rg_tensor_clone(k->r[i])) != NULL;
             rc = made[i] ? 0 : -1;
         }
     }
-    for (i = 0; rc != 0 && i < c->n; i++)
+    for (i = 0; rc != 0 && i < k->n; i++)
         if (made[i]) {
             rg_tensor_free(out[i]);
             out[i] = NULL;
@@ -204,80 +169,98 @@ static int deliver(rg_curvature *c, rg_tensor **r, rg_tensor **out, const char *
     return rc;
 }
 
-int rg_curvature_grad(rg_curvature *c, rg_tensor **g)
+/* H v = d<g, v>/dθ with g = dL/dθ recorded: the fast sweep from <g, v> runs
+ * back through the recorded backward and the forward */
+static int hessian_product(work *k, rg_scalar_fn f, void *user, double *loss)
 {
-    static const char fn[] = "rg_curvature_grad";
-    if (!c || !g) {
-        rg_set_error("%s: NULL context or output", fn);
+    rg_tensor *L = f(k->tp, user);
+    if (check_loss(k, L, loss) != 0)
         return -1;
-    }
-    if (c->kind == HESSIAN)
-        return deliver(c, c->g, g, fn);
-    rg_tensor **r = rg_tape_alloc(c->tp, (size_t)c->n * sizeof *r);
-    if (!r || rg_autograd(c->tp, 1, &c->z, &c->gz, c->n, c->theta, r, false) != 0)
-        return fail(c->tp, fn);
-    return deliver(c, r, g, fn);
-}
-
-int rg_curvature_apply(rg_curvature *c, rg_tensor *const *v, rg_tensor **out)
-{
-    static const char fn[] = "rg_curvature_apply";
-    if (!c || !out) {
-        rg_set_error("%s: NULL context or output", fn);
-        return -1;
-    }
-    rg_tape *t = c->tp;
-    rg_tensor **w = rg_tape_alloc(t, 2 * (size_t)c->n * sizeof *w), **r = w ? w + c->n : NULL;
-    if (!w)
-        return fail(t, fn);
-    if (directions(c, v, w, fn) != 0)
-        return -1;
-    if (c->kind == HESSIAN) { /* H v = d<g, v>/dθ: g seeded with v */
-        if (rg_autograd(t, c->n, c->g, w, c->n, c->theta, r, false) != 0)
-            return fail(t, fn);
-        return deliver(c, r, out, fn);
-    }
-    rg_tensor *jv = NULL, *hjv = NULL;
-    if (rg_autograd(t, c->n, c->g, w, 1, &c->u, &jv, false) != 0 ||     /* J v */
-        rg_autograd(t, 1, &c->gz, &jv, 1, &c->zd, &hjv, false) != 0 ||  /* H_L J v */
-        rg_autograd(t, 1, &c->z, &hjv, c->n, c->theta, r, false) != 0)  /* J^T H_L J v */
-        return fail(t, fn);
-    return deliver(c, r, out, fn);
-}
-
-void rg_curvature_free(rg_curvature *c)
-{
-    if (!c)
-        return;
-    if (c->own_tape)
-        rg_tape_free(c->tp);
-    free(c->theta);
-    free(c->g);
-    free(c);
-}
-
-/* one product at a fresh point */
-static int one_product(rg_curvature *c, rg_tensor *const *v, rg_tensor **out, double *loss)
-{
-    if (!c)
-        return -1;
-    int rc = rg_curvature_apply(c, v, out);
-    if (rc == 0 && loss)
-        *loss = c->loss;
-    rg_curvature_free(c);
-    return rc;
+    rg_tensor **g = k->r;
+    if (rg_autograd(k->tp, 1, &L, NULL, k->n, k->theta, g, true) != 0)
+        return fail(k);
+    rg_tensor *s = inner_with_w(k, g);
+    if (rg_tape_error(k->tp) || (s && rg_backward(k->tp, s) != 0))
+        return fail(k);
+    return private_grads(k);
 }
 
 int rg_hvp(rg_tape *tp, const rg_params *P, rg_scalar_fn f, void *user, rg_tensor *const *v,
            rg_tensor **Hv, double *loss)
 {
-    return one_product(rg_curvature_hessian(tp, P, f, user), v, Hv, loss);
+    work k = {.fn = "rg_hvp"};
+    int rc = -1;
+    if (!f)
+        rg_set_error("rg_hvp: NULL loss function");
+    else if (work_begin(&k, tp, P, v, Hv) == 0 && hessian_product(&k, f, user, loss) == 0)
+        rc = deliver(&k, Hv);
+    work_end(&k);
+    return rc;
+}
+
+/* G v = J^T H_L J v.  J^T u is recorded with a dummy seed u; J v =
+ * d<J^T u, v>/du by the fast sweep (u's gradient; the sweep also runs on
+ * through the forward and leaves the tape's gradient buffers used) and
+ * H_L J v = d<dL/dz, J v>/dz by rg_autograd.  Then the tape is reset, and J^T
+ * of that is a fresh forward and one fast backward seeded with it: cheaper
+ * than rg_autograd through the model's recorded rules. */
+static int gauss_newton_product(work *k, rg_outputs_fn model, rg_output_loss_fn loss,
+                                void *user, double *value)
+{
+    rg_tape *t = k->tp;
+    rg_tensor *z = model(t, user), *zd = NULL, *L = NULL, *gz = NULL, *u = NULL;
+    if (!z)
+        return fail(k);
+    if (z->dtype == RG_I32) {
+        rg_set_error("%s: the model's outputs are integers", k->fn);
+        return -1;
+    }
+    zd = rg_detach(t, z);
+    rg_set_requires_grad(zd, true);
+    L = zd ? loss(t, zd, user) : NULL;
+    if (check_loss(k, L, value) != 0)
+        return -1;
+    u = rg_zeros(t, z->dtype, z->rank, z->shape);
+    rg_set_requires_grad(u, true);
+    rg_tensor **jtu = k->r;
+    if (!u || rg_autograd(t, 1, &L, NULL, 1, &zd, &gz, true) != 0 ||
+        rg_autograd(t, 1, &z, &u, k->n, k->theta, jtu, true) != 0)
+        return fail(k);
+    rg_tensor *s = inner_with_w(k, jtu), *jv = NULL, *hjv = NULL;
+    if (rg_tape_error(t) || (s && rg_backward(t, s) != 0))
+        return fail(k);
+    jv = u->grad ? rg_from_data(t, u->dtype, u->rank, u->shape, u->grad)
+                 : rg_zeros(t, u->dtype, u->rank, u->shape);
+    if (!jv || rg_autograd(t, 1, &gz, &jv, 1, &zd, &hjv, false) != 0)
+        return fail(k);
+    rg_tensor *w = rg_tensor_clone(hjv); /* outlives the reset */
+    if (!w)
+        return fail(k);
+    rg_tape_reset(t);
+    int rc = rg_tape_set_private_grads(t, true) == 0 && (z = model(t, user)) ? 0 : fail(k);
+    if (rc == 0 && z->numel != w->numel) {
+        rg_set_error("%s: the model's outputs changed size between two calls (%lld, then "
+                     "%lld elements)", k->fn, (long long)w->numel, (long long)z->numel);
+        rc = -1;
+    }
+    if (rc == 0 && (z->flags & RG_REQUIRES_GRAD) && rg_backward_seed(t, z, w) != 0)
+        rc = fail(k);
+    rg_tensor_free(w);
+    return rc == 0 ? private_grads(k) : -1;
 }
 
 int rg_gnvp(rg_tape *tp, const rg_params *P, rg_outputs_fn model, rg_output_loss_fn loss,
             void *user, rg_tensor *const *v, rg_tensor **Gv, double *loss_value)
 {
-    return one_product(rg_curvature_gauss_newton(tp, P, model, loss, user), v, Gv, loss_value);
+    work k = {.fn = "rg_gnvp"};
+    int rc = -1;
+    if (!model || !loss)
+        rg_set_error("rg_gnvp: NULL model or loss function");
+    else if (work_begin(&k, tp, P, v, Gv) == 0 &&
+             gauss_newton_product(&k, model, loss, user, loss_value) == 0)
+        rc = deliver(&k, Gv);
+    work_end(&k);
+    return rc;
 }
 
 rg_params *rg_params_like(const rg_params *P)

@@ -19,21 +19,29 @@
  * persistent tensor (the caller frees it); a non-NULL one is written into
  * (same number of elements; float32/float64 converted).
  *
- * Cost (measured, README "Gradients of gradients"; a gradient = one forward
- * and one fast backward):
- *   rg_hvp   one forward, one recorded backward with create_graph, and one
- *            reverse sweep over both (the forward graph and the recorded
- *            backward): see README for the measured ratio to one gradient.
- *   rg_gnvp  one forward, one recorded J^T u, then per product three plain
- *            sweeps: through the recorded J^T u to u, through the loss, and
- *            J^T through the model.
- * Several products at one point (conjugate gradient) share the forward and
- * the recorded backward: rg_curvature_hessian / rg_curvature_gauss_newton
- * build them once, rg_curvature_apply is then one product.
+ * The work tape.  Each product runs on a scratch tape: tp, which it resets
+ * and switches to private gradients (rg_tape_set_private_grads), so no
+ * tensor's .grad changes and threads may compute products over the same
+ * parameters at once, each with its own tape; reuse one across calls so its
+ * arena is not allocated again, and reset it (and switch private gradients
+ * off) before using it for anything else.  NULL: a temporary tape.
  *
- * Errors: NULL or -1 with rg_last_error() naming the function (a direction of
- * the wrong size, a loss that is not a scalar, an op on the way without a
- * recorded backward: "rg_autograd: op 'foo' has no recordable backward ..."). */
+ * Cost, in units of one gradient (one forward and one fast backward): see
+ * README "Gradients of gradients" for the figures measured on the medium
+ * char-LM.
+ *   rg_hvp   one forward, one recorded backward with create_graph, and one
+ *            fast reverse sweep (rg_backward) back through both, from
+ *            <dL/dθ, v>.
+ *   rg_gnvp  one forward, the recorded J^T u (create_graph), one fast sweep
+ *            back through it and the forward (J v), one through the loss, and
+ *            one recorded sweep through the model (J^T): about a gradient
+ *            more than rg_hvp.
+ * Memory: the recorded backward and its gradients stay on the tape until the
+ * product is done, several times a gradient's arena (README).
+ *
+ * Errors: -1 with rg_last_error() naming the function (a direction of the
+ * wrong size, a loss that is not a scalar, an op on the way without a
+ * recorded backward: "... op 'foo' has no recordable backward ..."). */
 #ifndef RG_CURVATURE_H
 #define RG_CURVATURE_H
 #include "rg_core.h"
@@ -56,37 +64,15 @@ typedef rg_tensor *(*rg_outputs_fn)(rg_tape *tp, void *user);
 typedef rg_tensor *(*rg_output_loss_fn)(rg_tape *tp, rg_tensor *z, void *user);
 
 /* H v for the loss f builds: Hv[i] = sum_j d²L/dθ_i dθ_j v_j over the
- * parameters of P (in registry order), v[i] of parameter i's shape.
- * tp: where the work is recorded (left for the caller to reset), or NULL for
- * a private tape.  loss (may be NULL) gets L's value.  0 or -1. */
+ * parameters of P (in registry order), v[i] of parameter i's shape.  tp: the
+ * scratch tape (see above) or NULL.  loss (may be NULL) gets L's value.  0 or
+ * -1 (then no slot of Hv that was NULL has been filled). */
 int rg_hvp(rg_tape *tp, const rg_params *P, rg_scalar_fn f, void *user, rg_tensor *const *v,
            rg_tensor **Hv, double *loss);
 /* G v = J^T H_L J v for the loss `loss` on top of the outputs z = model(θ)
  * (J = dz/dθ, H_L = d²L/dz²), over the parameters of P; as rg_hvp. */
 int rg_gnvp(rg_tape *tp, const rg_params *P, rg_outputs_fn model, rg_output_loss_fn loss,
             void *user, rg_tensor *const *v, rg_tensor **Gv, double *loss_value);
-
-/* ---- many products at one point ----------------------------------------------- */
-typedef struct rg_curvature rg_curvature;
-
-/* Runs the forward and records the backward once, for products with the
- * Hessian (rg_curvature_hessian) or the Gauss-Newton matrix
- * (rg_curvature_gauss_newton) at the parameters' current values.  tp as for
- * rg_hvp: the context lives on it, so reset it only after rg_curvature_free
- * (NULL: a private tape, freed with the context).  Changing the parameters'
- * values does not move the point: the recorded graph holds the old ones.
- * NULL on error. */
-rg_curvature *rg_curvature_hessian(rg_tape *tp, const rg_params *P, rg_scalar_fn f, void *user);
-rg_curvature *rg_curvature_gauss_newton(rg_tape *tp, const rg_params *P, rg_outputs_fn model,
-                                        rg_output_loss_fn loss, void *user);
-/* The loss at the point. */
-double rg_curvature_loss(const rg_curvature *c);
-/* The gradient dL/dθ at the point into g[0..n) (slots as above).  0 or -1. */
-int rg_curvature_grad(rg_curvature *c, rg_tensor **g);
-/* One product: out = H v or G v.  Each call adds its work to the tape (a few
- * tensors of the parameters' and the outputs' sizes).  0 or -1. */
-int rg_curvature_apply(rg_curvature *c, rg_tensor *const *v, rg_tensor **out);
-void rg_curvature_free(rg_curvature *c); /* NULL is fine */
 
 /* ---- directions shaped like a registry ----------------------------------------- */
 /* A new registry with P's names, shapes and dtypes, all zeros, that require no

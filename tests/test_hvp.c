@@ -3,8 +3,8 @@
  * penalty of 2-layer bidirectional RNN-tanh/ReLU, LSTM and GRU stacks with
  * variable lengths against PyTorch's torch.autograd.grad(create_graph=True)
  * (tools/hvp_refs.py -> data/hvp_f64.txt); rg_gnvp against an explicit
- * J^T H_L J built entry by entry; the Hessian's symmetry; several products at
- * one point; error paths. */
+ * J^T H_L J built entry by entry; H v against differences of the gradient;
+ * symmetry and linearity; parameters' .grad left alone; error paths. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -162,38 +162,58 @@ static void pytorch_case(const char *cell, bool composed)
               gn->n_out == m.n);
     double worst = 0;
 
-    /* H v, the loss and the gradient at the point */
-    rg_curvature *cv = rg_curvature_hessian(NULL, m.P, model_loss, &m);
-    cr_assert(cv, "%s: %s", name, rg_last_error());
-    rg_tensor *out[32] = {0}, *g[32] = {0};
-    cr_expect(fabs(rg_curvature_loss(cv) - rg_get(c->out[0], 0)) <=
-              1e-12 * fabs(rg_get(c->out[0], 0)), "%s: loss %.17g, PyTorch %.17g", name,
-              rg_curvature_loss(cv), rg_get(c->out[0], 0));
-    cr_assert_eq(rg_curvature_grad(cv, g), 0, "%s", rg_last_error());
-    cr_assert_eq(rg_curvature_apply(cv, hv->in, out), 0, "%s: %s", name, rg_last_error());
-    for (int i = 0; i < m.n; i++) {
-        worst = fmax(worst, expect_close("dL/dθ", i, g[i], th->out[i]));
-        worst = fmax(worst, expect_close("Hv", i, out[i], hv->out[i]));
+    /* H v and the loss, into new tensors; parameters' .grad untouched */
+    rg_tensor *out[32] = {0}, *gsave[32] = {0};
+    rg_tensor *th_t[32];
+    rg_params_tensors(m.P, th_t, 32);
+    for (int i = 0; i < m.n; i++) { /* a gradient the products must leave alone */
+        rg_zero_grad(th_t[i]);
+        rg_grad(NULL, th_t[i]);
+        for (int64_t k = 0; k < th_t[i]->numel; k++)
+            ((double *)th_t[i]->grad)[k] = 0.5 + (double)k;
     }
-    rg_curvature_free(cv);
+    double loss = 0;
+    cr_assert_eq(rg_hvp(NULL, m.P, model_loss, &m, hv->in, out, &loss), 0, "%s: %s", name,
+                 rg_last_error());
+    cr_expect(fabs(loss - rg_get(c->out[0], 0)) <= 1e-12 * fabs(rg_get(c->out[0], 0)),
+              "%s: loss %.17g, PyTorch %.17g", name, loss, rg_get(c->out[0], 0));
+    for (int i = 0; i < m.n; i++) {
+        worst = fmax(worst, expect_close("Hv", i, out[i], hv->out[i]));
+        for (int64_t k = 0; k < th_t[i]->numel; k++)
+            cr_expect_eq(rg_grad_get(th_t[i], k), 0.5 + (double)k, ".grad changed");
+    }
     free_all(out, m.n);
 
-    /* the same through rg_hvp, written into given tensors */
-    for (int i = 0; i < m.n; i++)
-        out[i] = rg_zeros(NULL, RG_F64, hv->out[i]->rank, hv->out[i]->shape);
-    double loss = 0;
-    cr_assert_eq(rg_hvp(NULL, m.P, model_loss, &m, hv->in, out, &loss), 0, "%s",
-                 rg_last_error());
-    cr_expect(fabs(loss - rg_get(c->out[0], 0)) <= 1e-12 * fabs(rg_get(c->out[0], 0)));
-    for (int i = 0; i < m.n; i++)
-        worst = fmax(worst, expect_close("rg_hvp", i, out[i], hv->out[i]));
-    free_all(out, m.n);
+    /* the same written into given tensors, twice on one scratch tape */
+    rg_tape *scratch = rg_tape_new();
+    for (int rep = 0; rep < 2; rep++) {
+        for (int i = 0; i < m.n; i++)
+            out[i] = rg_zeros(NULL, RG_F64, hv->out[i]->rank, hv->out[i]->shape);
+        cr_assert_eq(rg_hvp(scratch, m.P, model_loss, &m, hv->in, out, NULL), 0, "%s",
+                     rg_last_error());
+        for (int i = 0; i < m.n; i++)
+            worst = fmax(worst, expect_close("rg_hvp", i, out[i], hv->out[i]));
+        free_all(out, m.n);
+    }
+    rg_tape_free(scratch);
+
+    /* dL/dθ (the fast backward) */
+    rg_params_zero_grad(m.P);
+    rg_tape *tg = rg_tape_new();
+    cr_assert_eq(rg_backward(tg, model_loss(tg, &m)), 0, "%s", rg_last_error());
+    for (int i = 0; i < m.n; i++) {
+        gsave[i] = rg_zeros(NULL, RG_F64, th_t[i]->rank, th_t[i]->shape);
+        for (int64_t k = 0; k < th_t[i]->numel; k++)
+            rg_set(gsave[i], k, rg_grad_get(th_t[i], k));
+        worst = fmax(worst, expect_close("dL/dθ", i, gsave[i], th->out[i]));
+    }
+    free_all(gsave, m.n);
+    rg_tape_free(tg);
 
     /* R = ||dL/dθ||^2 and dR/dθ: the recorded gradient, then rg_backward's
      * fast kernels through it */
     rg_tape *tp = rg_tape_new();
-    rg_tensor *th_t[32], *L = model_loss(tp, &m), *gr[32] = {0};
-    rg_params_tensors(m.P, th_t, 32);
+    rg_tensor *L = model_loss(tp, &m), *gr[32] = {0};
     cr_assert_eq(rg_autograd(tp, 1, &L, NULL, m.n, th_t, gr, true), 0, "%s", rg_last_error());
     rg_tensor *R = NULL;
     for (int i = 0; i < m.n; i++)
@@ -218,7 +238,6 @@ static void pytorch_case(const char *cell, bool composed)
     for (int i = 0; i < m.n; i++)
         worst = fmax(worst, expect_close("Gv", i, out[i], gn->out[i]));
     free_all(out, m.n);
-    free_all(g, m.n);
     cr_log_info("%s%s: Hv, dR/dθ, Gv within %.3g of PyTorch (relative)", name,
                 composed ? " (composed cell)" : "", worst);
     fprintf(stderr, "hvp: %s%s: worst relative difference to PyTorch %.3g\n", name,
@@ -382,9 +401,16 @@ static void hvp_vs_differences(const rg_cell_type *cell)
         for (int i = 0; i < m.n; i++)
             for (int64_t k = 0; k < th[i]->numel; k++)
                 rg_set(th[i], k, rg_get(th[i], k) + (side ? -2 : 1) * eps * rg_get(v[i], k));
-        rg_curvature *c = rg_curvature_hessian(NULL, m.P, model_loss, &m);
-        cr_assert(c && rg_curvature_grad(c, side ? gm : gp) == 0, "%s", rg_last_error());
-        rg_curvature_free(c);
+        rg_tape *tp = rg_tape_new();
+        rg_params_zero_grad(m.P);
+        cr_assert_eq(rg_backward(tp, model_loss(tp, &m)), 0, "%s", rg_last_error());
+        for (int i = 0; i < m.n; i++) {
+            rg_tensor *g = rg_zeros(NULL, RG_F64, th[i]->rank, th[i]->shape);
+            for (int64_t k = 0; k < g->numel; k++)
+                rg_set(g, k, rg_grad_get(th[i], k));
+            (side ? gm : gp)[i] = g;
+        }
+        rg_tape_free(tp);
     }
     for (int i = 0; i < m.n; i++)
         for (int64_t k = 0; k < th[i]->numel; k++) {
@@ -408,52 +434,50 @@ Test(hvp, differences_gru) { hvp_vs_differences(&rg_cell_gru); }
 Test(hvp, differences_lstm_composed) { hvp_vs_differences(&rg_cell_lstm_composed); }
 Test(hvp, differences_gru_composed) { hvp_vs_differences(&rg_cell_gru_composed); }
 
-/* <w, H v> = <v, H w>, and products at one point (rg_curvature_apply) equal
- * one-shot products and are linear in v */
-Test(hvp, symmetric_and_reusable)
+/* <w, H v> = <v, H w> and H (v + 2w) = H v + 2 H w, for H and for G, the
+ * products on one scratch tape */
+Test(hvp, symmetric_and_linear)
 {
     hmodel m;
-    tiny_model(&m, &rg_cell_lstm_composed, 9);
-    rg_tensor *v[16], *w[16], *hv[16] = {0}, *hw[16] = {0}, *h2[16] = {0}, *one[16] = {0};
+    tiny_model(&m, &rg_cell_lstm, 9);
+    rg_tensor *v[16], *w[16], *v2[16], *hv[16] = {0}, *hw[16] = {0}, *h2[16] = {0};
     random_directions(&m, v, 1);
     random_directions(&m, w, 2);
+    for (int i = 0; i < m.n; i++) { /* v + 2w */
+        v2[i] = rg_tensor_clone(v[i]);
+        for (int64_t k = 0; k < v[i]->numel; k++)
+            rg_set(v2[i], k, rg_get(v[i], k) + 2 * rg_get(w[i], k));
+    }
+    rg_tape *tp = rg_tape_new();
     for (int kind = 0; kind < 2; kind++) {
-        rg_tape *tp = rg_tape_new(); /* a caller's tape this time */
-        rg_curvature *c = kind ? rg_curvature_gauss_newton(tp, m.P, model_out, ce_of_z, &m)
-                               : rg_curvature_hessian(tp, m.P, model_loss, &m);
-        cr_assert(c, "%s", rg_last_error());
-        cr_assert_eq(rg_curvature_apply(c, v, hv), 0, "%s", rg_last_error());
-        cr_assert_eq(rg_curvature_apply(c, w, hw), 0, "%s", rg_last_error());
-        rg_tensor *v2[16];
-        for (int i = 0; i < m.n; i++) { /* v + 2w */
-            v2[i] = rg_tensor_clone(v[i]);
-            for (int64_t k = 0; k < v[i]->numel; k++)
-                rg_set(v2[i], k, rg_get(v[i], k) + 2 * rg_get(w[i], k));
+        rg_tensor *const *dirs[3] = {v, w, v2};
+        rg_tensor **outs[3] = {hv, hw, h2};
+        for (int d = 0; d < 3; d++) {
+            int rc = kind ? rg_gnvp(tp, m.P, model_out, ce_of_z, &m, dirs[d], outs[d], NULL)
+                          : rg_hvp(tp, m.P, model_loss, &m, dirs[d], outs[d], NULL);
+            cr_assert_eq(rc, 0, "%s", rg_last_error());
         }
-        cr_assert_eq(rg_curvature_apply(c, v2, h2), 0, "%s", rg_last_error());
-        free_all(v2, m.n);
-        rg_curvature_free(c);
-        rg_tape_free(tp);
-        int rc = kind ? rg_gnvp(NULL, m.P, model_out, ce_of_z, &m, v, one, NULL)
-                      : rg_hvp(NULL, m.P, model_loss, &m, v, one, NULL);
-        cr_assert_eq(rc, 0, "%s", rg_last_error());
         double a = inner((const rg_tensor *const *)w, (const rg_tensor *const *)hv, m.n);
         double b = inner((const rg_tensor *const *)v, (const rg_tensor *const *)hw, m.n);
         cr_expect(fabs(a - b) <= 1e-12 * fmax(1, fabs(a)), "%s: <w,Hv> %.17g <v,Hw> %.17g",
                   kind ? "G" : "H", a, b);
+        if (kind) {
+            double vgv = inner((const rg_tensor *const *)v, (const rg_tensor *const *)hv, m.n);
+            cr_expect(vgv >= 0, "v^T G v = %g", vgv);
+        }
         for (int i = 0; i < m.n; i++)
             for (int64_t k = 0; k < v[i]->numel; k++) {
                 double lin = rg_get(hv[i], k) + 2 * rg_get(hw[i], k);
                 cr_expect(fabs(rg_get(h2[i], k) - lin) <= 1e-12 * fmax(1, fabs(lin)));
-                cr_expect_eq(rg_get(one[i], k), rg_get(hv[i], k), "same point, same product");
             }
         free_all(hv, m.n);
         free_all(hw, m.n);
         free_all(h2, m.n);
-        free_all(one, m.n);
     }
+    rg_tape_free(tp);
     free_all(v, m.n);
     free_all(w, m.n);
+    free_all(v2, m.n);
     tiny_free(&m);
 }
 
@@ -543,37 +567,35 @@ Test(hvp, errors)
     random_directions(&m, v, 1);
     /* an op without a recorded backward: named, never a silent zero */
     cr_expect_eq(rg_hvp(NULL, m.P, loss_user_op, &m, v, out, NULL), -1);
-    cr_expect(strstr(rg_last_error(), "rg_curvature_hessian") &&
+    cr_expect(strstr(rg_last_error(), "rg_hvp: rg_autograd") &&
                   strstr(rg_last_error(), "user_sum_no_graph"),
               "%s", rg_last_error());
     cr_expect_null(out[0]);
     cr_expect_eq(rg_hvp(NULL, m.P, not_scalar, &m, v, out, NULL), -1);
     cr_expect(strstr(rg_last_error(), "not a float scalar"), "%s", rg_last_error());
     cr_expect_eq(rg_hvp(NULL, m.P, fails, &m, v, out, NULL), -1);
-    cr_expect(strstr(rg_last_error(), "rg_curvature_hessian: rg_add"), "%s", rg_last_error());
+    cr_expect(strstr(rg_last_error(), "rg_hvp: rg_add"), "%s", rg_last_error());
     cr_expect_eq(rg_gnvp(NULL, m.P, model_out, NULL, &m, v, out, NULL), -1);
-    cr_expect(strstr(rg_last_error(), "NULL model or loss"), "%s", rg_last_error());
+    cr_expect(strstr(rg_last_error(), "rg_gnvp: NULL model or loss"), "%s", rg_last_error());
     cr_expect_eq(rg_hvp(NULL, NULL, model_loss, &m, v, out, NULL), -1);
     cr_expect(strstr(rg_last_error(), "no parameters"), "%s", rg_last_error());
-    /* a direction of the wrong size, an output of the wrong size: the context
-     * stays usable */
-    rg_curvature *c = rg_curvature_hessian(NULL, m.P, model_loss, &m);
-    cr_assert(c, "%s", rg_last_error());
+    /* a direction of the wrong size, an output of the wrong size: nothing is
+     * left behind, and the scratch tape works again at once */
+    rg_tape *tp = rg_tape_new();
     rg_tensor *keep = v[1];
     v[1] = v[0];
-    cr_expect_eq(rg_curvature_apply(c, v, out), -1);
-    cr_expect(strstr(rg_last_error(), "rg_curvature_apply: direction 1"), "%s", rg_last_error());
+    cr_expect_eq(rg_hvp(tp, m.P, model_loss, &m, v, out, NULL), -1);
+    cr_expect(strstr(rg_last_error(), "rg_hvp: direction 1"), "%s", rg_last_error());
     v[1] = keep;
     rg_tensor *bad = rg_zeros(NULL, RG_F64, RG_DIMS(1));
     out[2] = bad;
-    cr_expect_eq(rg_curvature_apply(c, v, out), -1);
-    cr_expect(strstr(rg_last_error(), "output 2"), "%s", rg_last_error());
+    cr_expect_eq(rg_gnvp(tp, m.P, model_out, ce_of_z, &m, v, out, NULL), -1);
+    cr_expect(strstr(rg_last_error(), "rg_gnvp: output 2"), "%s", rg_last_error());
     cr_expect_null(out[0]);
     cr_expect_eq(out[2], bad);
     out[2] = NULL;
-    cr_expect_eq(rg_curvature_apply(c, v, out), 0, "%s", rg_last_error());
-    rg_curvature_free(c);
-    rg_curvature_free(NULL);
+    cr_expect_eq(rg_hvp(tp, m.P, model_loss, &m, v, out, NULL), 0, "%s", rg_last_error());
+    rg_tape_free(tp);
     rg_tensor_free(bad);
     free_all(out, m.n);
     free_all(v, m.n);
