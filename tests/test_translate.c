@@ -1,0 +1,345 @@
+/* The translate program as a user runs it (a subprocess of the built binary):
+ * a tiny model trains, evaluates and predicts; a resumed run ends with the
+ * weights of an uninterrupted one, bit for bit; greedy decoding and a beam of
+ * one agree; the attention picture is written; the data splits share no year;
+ * the attention model passes a float64 gradient check; and malformed input
+ * (unknown bytes, empty or long texts, NaN or malformed checkpoints) is refused
+ * with a message and a non-zero exit. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char g_dir[256];
+static char g_out[1 << 17], g_err[1 << 16];
+
+static void make_dir(void)
+{
+    snprintf(g_dir, sizeof g_dir, "/tmp/rg_translate_XXXXXX");
+    cr_assert_not_null(mkdtemp(g_dir));
+}
+
+static void remove_dir(void)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", g_dir);
+}
+
+TestSuite(translate, .init = make_dir, .fini = remove_dir, .timeout = 300);
+
+static const char *tmp(const char *name)
+{
+    static char buf[8][512];
+    static int at;
+    at = (at + 1) % 8;
+    snprintf(buf[at], sizeof buf[at], "%s/%s", g_dir, name);
+    return buf[at];
+}
+
+static void slurp(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(buf, 1, n - 1, f) : 0;
+    buf[got] = '\0';
+    if (f)
+        fclose(f);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot write %s", path);
+    cr_assert_eq(fwrite(text, 1, strlen(text), f), strlen(text));
+    fclose(f);
+}
+
+/* Runs "translate <args>" with stdin from the file in (NULL: /dev/null);
+ * returns its exit status, stdout in g_out, stderr in g_err. */
+static int run_in(const char *in, const char *fmt, va_list ap)
+{
+    const char *bd = getenv("RG_BUILD_DIR");
+    char args[4096], cmd[8192];
+    vsnprintf(args, sizeof args, fmt, ap);
+    snprintf(cmd, sizeof cmd, "'%s/examples/translate' %s > '%s/out.txt' 2> '%s/err.txt' < '%s'",
+             bd ? bd : "build", args, g_dir, g_dir, in ? in : "/dev/null");
+    int st = system(cmd);
+    slurp(tmp("out.txt"), g_out, sizeof g_out);
+    slurp(tmp("err.txt"), g_err, sizeof g_err);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+static int translate(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int st = run_in(NULL, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+static int translate_stdin(const char *in, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int st = run_in(in, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+static const char *tiny = "--hidden 12 --embed 6 --batch 8 --examples 400 --val-examples 40 "
+                          "--eval-every 10 --lr 0.01 --seed 3";
+
+/* a tiny trained model at tmp(name) */
+static void train_tiny(const char *name, const char *extra)
+{
+    int rc = translate("train %s %s --steps 30 --threads 1 --save '%s'", tiny, extra, tmp(name));
+    cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, g_out, g_err);
+}
+
+/* every tensor of a equals the same tensor of b, bit for bit */
+static void same_tensors(const char *a, const char *b)
+{
+    rg_safetensors *x = rg_safetensors_read(a), *y = rg_safetensors_read(b);
+    cr_assert(x && y, "%s", rg_last_error());
+    cr_assert_eq(rg_safetensors_count(x), rg_safetensors_count(y));
+    for (int i = 0; i < rg_safetensors_count(x); i++) {
+        const char *name;
+        const rg_tensor *t = rg_safetensors_at(x, i, &name), *u = rg_safetensors_get(y, name);
+        cr_assert(u && t->numel == u->numel, "%s: tensor %s", b, name);
+        cr_assert(!memcmp(t->data, u->data, (size_t)t->numel * rg_dtype_size(t->dtype)),
+                  "tensor %s differs between %s and %s", name, a, b);
+    }
+    rg_safetensors_free(x);
+    rg_safetensors_free(y);
+}
+
+/* ---- the program's work ---------------------------------------------------------------- */
+
+Test(translate, tiny_model_trains_evaluates_predicts)
+{
+    train_tiny("m.safetensors", "");
+    cr_assert(strstr(g_out, "train: steps=30 loss="), "%s", g_out);
+    cr_assert(strstr(g_out, "val_exact="), "%s", g_out);
+    int rc = translate("eval --model '%s' --examples 50", tmp("m.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    const char *line = strstr(g_out, "eval: examples=50 exact=");
+    cr_assert_not_null(line, "%s", g_out);
+    double exact = strtod(line + strlen("eval: examples=50 exact="), NULL);
+    const char *ca = strstr(line, "char_accuracy=");
+    cr_assert(ca && exact >= 0 && exact <= 1, "%s", line);
+    double chars = strtod(ca + strlen("char_accuracy="), NULL);
+    cr_assert(chars > 0.2 && chars <= 1, "30 steps should get some characters right: %s", line);
+    rc = translate("predict --model '%s' --text '29 November 2026'", tmp("m.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert(strlen(g_out) >= 2 && g_out[strlen(g_out) - 1] == '\n', "%s", g_out);
+}
+
+Test(translate, resume_gives_the_same_weights)
+{
+    const char *cfg = "--cell lstm --layers 2 --attention-kind dot --steps 24 --save-every 5 "
+                      "--threads 2";
+    int rc = translate("train %s %s --save '%s'", tiny, cfg, tmp("full.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    rc = translate("train %s %s --stop-after 13 --save '%s'", tiny, cfg, tmp("half.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert(strstr(g_out, "stopped at step 13 of 24"), "%s", g_out);
+    rc = translate("train --resume '%s' --threads 2", tmp("half.safetensors"));
+    cr_assert_eq(rc, 0, "%s\n%s", g_out, g_err);
+    cr_assert(strstr(g_out, "train: steps=24"), "%s", g_out);
+    same_tensors(tmp("full.safetensors"), tmp("half.safetensors"));
+    rc = translate("train --resume '%s' --hidden 9", tmp("half.safetensors"));
+    cr_assert_neq(rc, 0);
+    cr_assert(strstr(g_err, "--hidden cannot be given with --resume"), "%s", g_err);
+}
+
+Test(translate, greedy_and_beam_of_one_agree)
+{
+    train_tiny("g.safetensors", "--cell gru");
+    write_file(tmp("dates.txt"), "29 November 2026\nNov 29, '26\nthe 29th of november, 2026\n"
+                                 "29/11/2026\nSunday 29 Nov 2026\n2026-11-29\n  3 march 1999 \n");
+    int rc = translate_stdin(tmp("dates.txt"), "predict --model '%s'", tmp("g.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    char greedy[sizeof g_out];
+    strcpy(greedy, g_out);
+    int lines = 0;
+    for (const char *p = greedy; *p; p++)
+        lines += *p == '\n';
+    cr_assert_eq(lines, 7, "%s", greedy);
+    rc = translate_stdin(tmp("dates.txt"), "predict --model '%s' --beam 1", tmp("g.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert_str_eq(g_out, greedy);
+    rc = translate_stdin(tmp("dates.txt"), "predict --model '%s' --beam 4", tmp("g.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+}
+
+Test(translate, attention_picture)
+{
+    train_tiny("a.safetensors", "");
+    int rc = translate("predict --model '%s' --text 'Sun, 29 Nov 2026' --attention '%s'",
+                       tmp("a.safetensors"), tmp("att.svg"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    size_t out_len = strlen(g_out) - 1; /* the output line without its newline */
+    static char svg[1 << 20];
+    slurp(tmp("att.svg"), svg, sizeof svg);
+    cr_assert(!strncmp(svg, "<svg", 4) && strstr(svg, "</svg>"), "%.200s", svg);
+    cr_assert(strstr(svg, ">EOS</text>"), "the last row is the end of the output");
+    cr_assert(strstr(svg, ">N</text>") && strstr(svg, ">,</text>"), "source bytes label columns");
+    int cells = 0;
+    for (const char *p = svg; (p = strstr(p, "<title>")); p++)
+        cells++;
+    cr_assert_eq(cells, (int)(out_len + 1) * 16, "one cell per output byte x source byte");
+    rc = translate("predict --model '%s' --text 'x' --attention '%s'", tmp("a.safetensors"),
+                   g_dir);
+    cr_assert_neq(rc, 0);
+    cr_assert(strstr(g_err, "--attention"), "%s", g_err);
+}
+
+Test(translate, splits_share_no_year)
+{
+    const char *split[3] = {"train", "val", "test"};
+    for (int s = 0; s < 3; s++) {
+        int rc = translate("data --split %s --examples 3000 --data-seed 5", split[s]);
+        cr_assert_eq(rc, 0, "%s", g_err);
+        int n = 0, formats[64] = {0};
+        for (char *p = g_out; *p; n++) {
+            char *tab = strchr(p, '\t');
+            cr_assert_not_null(tab, "%s", p);
+            int y, m, d, f;
+            cr_assert_eq(sscanf(tab + 1, "%d-%d-%d\t%d", &y, &m, &d, &f), 4, "%s", p);
+            int k = (y / 10 + y) % 10, want = k == 3 ? 2 : k == 7 ? 1 : 0;
+            cr_assert_eq(want, s, "%.40s: year %d is not of the %s split", p, y, split[s]);
+            cr_assert(y >= 1900 && y <= 2099 && m >= 1 && m <= 12 && d >= 1 && d <= 31);
+            cr_assert(f >= 0 && f < 64);
+            formats[f]++;
+            p = strchr(p, '\n') + 1;
+        }
+        cr_assert_eq(n, 3000);
+        for (int f = 0; f < 18; f++)
+            cr_assert(formats[f] > 50, "%s: format %d drawn %d times", split[s], f, formats[f]);
+    }
+    int rc = translate("data --split test --examples 5 --data-seed 5");
+    char first[4096];
+    strcpy(first, g_out);
+    rc |= translate("data --split test --examples 5 --data-seed 5");
+    cr_assert_eq(rc, 0);
+    cr_assert_str_eq(g_out, first, "the generator is seeded");
+}
+
+Test(translate, gradient_check_of_the_attention_model)
+{
+    const char *cases[] = {"--cell gru --attention-kind additive",
+                           "--cell lstm --attention-kind dot --layers 2",
+                           "--cell gru --attention-kind dot --hidden 2 --embed 3",
+                           "--cell lstm --attention-kind additive"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = translate("gradcheck %s", cases[i]);
+        cr_assert_eq(rc, 0, "%s\n%s\n%s", cases[i], g_out, g_err);
+        cr_assert(strstr(g_out, ": pass"), "%s", g_out);
+        cr_assert(strstr(g_out, "att.key.weight"), "%s", g_out);
+    }
+}
+
+/* ---- malformed input ------------------------------------------------------------------ */
+
+Test(translate, unknown_bytes_and_empty_texts_are_refused)
+{
+    train_tiny("e.safetensors", "");
+    char m[512];
+    snprintf(m, sizeof m, "%s", tmp("e.safetensors"));
+    int rc = translate("predict --model '%s' --text '29 Nov\xc3\xa9mber 2026'", m);
+    cr_assert_eq(rc, 1);
+    cr_assert(strstr(g_err, "--text: byte 0xc3 at offset 6 is not in the vocabulary"), "%s",
+              g_err);
+    rc = translate("predict --model '%s' --text '   '", m);
+    cr_assert_eq(rc, 1);
+    cr_assert(strstr(g_err, "--text: the text is empty"), "%s", g_err);
+    rc = translate("predict --model '%s' --text "
+                   "'29 November 2026 29 November 2026 29 November 2026 29 November 2026'", m);
+    cr_assert_eq(rc, 1);
+    cr_assert(strstr(g_err, "the text has 67 bytes; at most 64"), "%s", g_err);
+    write_file(tmp("in.txt"), "29 November 2026\n\n");
+    rc = translate_stdin(tmp("in.txt"), "predict --model '%s'", m);
+    cr_assert_eq(rc, 1);
+    cr_assert(strstr(g_err, "stdin line 2: the text is empty"), "%s", g_err);
+    write_file(tmp("in.txt"), "29\tNovember 2026\n");
+    rc = translate_stdin(tmp("in.txt"), "predict --model '%s'", m);
+    cr_assert_eq(rc, 1);
+    cr_assert(strstr(g_err, "stdin line 1: byte 0x09 at offset 2"), "%s", g_err);
+    rc = translate("predict --text '1 May 2020'");
+    cr_assert_eq(rc, 2);
+    cr_assert(strstr(g_err, "--model FILE is required"), "%s", g_err);
+    rc = translate("train --attention-kind cosine");
+    cr_assert_eq(rc, 2);
+    cr_assert(strstr(g_err, "--attention-kind"), "%s", g_err);
+    rc = translate("train --cell tree --steps 1");
+    cr_assert_eq(rc, 2);
+    cr_assert(strstr(g_err, "--cell 'tree' is not one of"), "%s", g_err);
+}
+
+/* a copy of model file src with one change: a NaN in tensor nan_in (or none),
+ * metadata key set to value (or none) */
+static void doctor(const char *src, const char *dst, const char *nan_in, const char *key,
+                   const char *value)
+{
+    rg_safetensors *in = rg_safetensors_read(src), *out = rg_safetensors_new();
+    cr_assert(in && out, "%s", rg_last_error());
+    for (int i = 0; i < rg_safetensors_count(in); i++) {
+        const char *name;
+        rg_tensor *t = rg_tensor_clone(rg_safetensors_at(in, i, &name));
+        if (nan_in && !strcmp(name, nan_in))
+            rg_set(t, t->numel / 2, NAN);
+        cr_assert_eq(rg_safetensors_add(out, name, t), 0);
+        rg_tensor_free(t);
+    }
+    for (int i = 0; i < rg_safetensors_meta_count(in); i++) {
+        const char *k, *v = rg_safetensors_meta_at(in, i, &k);
+        cr_assert_eq(rg_safetensors_set_meta(out, k, key && !strcmp(k, key) ? value : v), 0);
+    }
+    cr_assert_eq(rg_safetensors_write(out, dst, RG_F32), 0, "%s", rg_last_error());
+    rg_safetensors_free(in);
+    rg_safetensors_free(out);
+}
+
+Test(translate, bad_checkpoints_are_refused)
+{
+    train_tiny("c.safetensors", "");
+    char good[512];
+    snprintf(good, sizeof good, "%s", tmp("c.safetensors"));
+    doctor(good, tmp("nan.safetensors"), "att.key.weight", NULL, NULL);
+    int rc = translate("eval --model '%s' --examples 5", tmp("nan.safetensors"));
+    cr_assert_eq(rc, 1);
+    cr_assert(strstr(g_err, "att.key.weight") && strstr(g_err, "NaN"), "%s", g_err);
+    rc = translate("predict --model '%s' --text '1 May 2020'", tmp("nan.safetensors"));
+    cr_assert_eq(rc, 1);
+    cr_assert(strstr(g_err, "NaN"), "%s", g_err);
+    struct {
+        const char *key, *value, *says;
+    } bad[] = {{"hidden", "0", "hidden"},
+               {"hidden", "12x", "hidden"},
+               {"layers", "9", "layers"},
+               {"embed", "7", "embed.weight"},
+               {"attention", "cosine", "metadata 'attention' is 'cosine'"},
+               {"vocab", "0-255", "metadata 'vocab' is '0-255'"},
+               {"format", "retrograd charlm 1", "not a translate checkpoint"},
+               {"cell", "tree", "metadata 'cell' is 'tree', not a known cell"},
+               {"cell", "lstm", "enc.weight_ih_l0"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        doctor(good, tmp("bad.safetensors"), NULL, bad[i].key, bad[i].value);
+        rc = translate("eval --model '%s' --examples 5", tmp("bad.safetensors"));
+        cr_assert_eq(rc, 1, "%s=%s accepted", bad[i].key, bad[i].value);
+        cr_assert(strstr(g_err, bad[i].says), "%s=%s: %s", bad[i].key, bad[i].value, g_err);
+    }
+    rc = translate("eval --model '%s'", g_dir);
+    cr_assert_eq(rc, 1);
+    rc = translate("train --init '%s' --steps 2 --examples 50 --val-examples 5 --save '%s'",
+                   tmp("nan.safetensors"), tmp("x.safetensors"));
+    cr_assert_eq(rc, 1);
+    cr_assert(strstr(g_err, "NaN"), "%s", g_err);
+}
