@@ -214,8 +214,10 @@ int rg_cell_step(rg_tape *tp, const rg_cell *c, rg_tensor *x, rg_tensor *const *
         rg_set_error("rg_cell_step: tape is NULL");
         return -1;
     }
-    if (!c || !x || !state_out) { /* x NULL after a failed op: the tape has its error */
-        if (!rg_tape_error(tp))
+    if (!c || !x || !state_out) { /* x NULL after a failed op: repeat the tape's error */
+        if (rg_tape_error(tp))
+            rg_op_error(tp, "%s", rg_tape_error(tp));
+        else
             rg_op_error(tp, "rg_cell_step: %s is NULL",
                         !c ? "the cell" : !x ? "x" : "state_out");
         return -1;
