@@ -343,3 +343,45 @@ Test(translate, bad_checkpoints_are_refused)
     cr_assert_eq(rc, 1);
     cr_assert(strstr(g_err, "NaN"), "%s", g_err);
 }
+
+Test(translate, sigterm_saves_and_the_run_resumes)
+{
+    const char *bd = getenv("RG_BUILD_DIR");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "'%s/examples/translate' train %s --steps 1000000 --threads 1 --save '%s' "
+             "> '%s' 2> '%s' & pid=$!; for i in $(seq 300); do "
+             "grep -q kernels '%s' && break; sleep 0.1; done; sleep 0.5; kill -TERM $pid; "
+             "wait $pid", bd ? bd : "build", tiny, tmp("t.safetensors"), tmp("t.out"),
+             tmp("t.err"), tmp("t.out"));
+    int st = system(cmd);
+    slurp(tmp("t.out"), g_out, sizeof g_out);
+    slurp(tmp("t.err"), g_err, sizeof g_err);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 143, "status %d\n%s\n%s", st, g_out, g_err);
+    cr_assert(strstr(g_out, "train: interrupted at step"), "%s", g_out);
+    cr_assert(strstr(g_out, "continue with --resume"), "%s", g_out);
+    int rc = translate("eval --model '%s' --examples 10", tmp("t.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert(strstr(g_out, "eval: examples=10 exact="), "%s", g_out);
+}
+
+Test(translate, plugin_cell)
+{
+    const char *bd = getenv("RG_BUILD_DIR");
+    char lib[1024];
+    snprintf(lib, sizeof lib, "%s/examples/cell_plugin.so", bd ? bd : "build");
+    int rc = translate("train %s --cell-lib '%s' --cell mingru --steps 6 --threads 1 --save '%s'",
+                       tiny, lib, tmp("p.safetensors"));
+    cr_assert_eq(rc, 0, "%s\n%s", g_out, g_err);
+    cr_assert(strstr(g_out, "translate train: mingru 1x12"), "%s", g_out);
+    rc = translate("predict --model '%s' --text '1 May 2020'", tmp("p.safetensors"));
+    cr_assert_eq(rc, 1);
+    cr_assert(strstr(g_err, "'mingru', not a known cell") && strstr(g_err, "cell_plugin.so"),
+              "%s", g_err);
+    rc = translate("predict --model '%s' --text '1 May 2020' --cell-lib '%s'",
+                   tmp("p.safetensors"), lib);
+    cr_assert_eq(rc, 0, "%s", g_err);
+    rc = translate("gradcheck --cell-lib '%s' --cell ln_lstm --attention-kind dot", lib);
+    cr_assert_eq(rc, 0, "%s\n%s", g_out, g_err);
+    cr_assert(strstr(g_out, ": pass"), "%s", g_out);
+}
