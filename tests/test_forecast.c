@@ -222,6 +222,23 @@ Test(forecast, steps_zero_writes_the_initial_weights)
     cr_assert(strstr(g_out, "lstm 1x4 "), "%s", g_out);
 }
 
+Test(forecast, a_plugin_cell)
+{
+    const char *bd = getenv("RG_BUILD_DIR");
+    char lib[512];
+    snprintf(lib, sizeof lib, "%s/examples/cell_plugin.so", bd ? bd : "build");
+    KEEP(model, "m.safetensors");
+    int rc = forecast("train --series sunspots --cell-lib '%s' --cell mingru %s --stop-after 10 "
+                      "--save '%s'", lib, tiny, model);
+    cr_assert_eq(rc, 0, "%s%s", g_out, g_err);
+    /* the resumed run loads its plugin again by itself */
+    cr_assert_eq(forecast("train --resume '%s' --threads 1", model), 0, "%s", g_err);
+    cr_assert(strstr(g_out, "eval: points=220 "), "%s", g_out);
+    expect_error(forecast("eval --model '%s'", model), "the run that saved it loaded the plugin");
+    cr_assert_eq(forecast("eval --model '%s' --cell-lib '%s'", model, lib), 0, "%s", g_err);
+    cr_assert_eq(forecast("predict --model '%s' --cell-lib '%s'", model, lib), 0, "%s", g_err);
+}
+
 /* ---- resumption ---------------------------------------------------------------- */
 
 static void compare_files(const char *got_path, const char *want_path)

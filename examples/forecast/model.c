@@ -234,8 +234,14 @@ int fc_model_load(fc_model *m, fc_model_opts *o, rg_flag *fl, int n, const char 
     mean = m->mean;
     std = m->std;
     if (rc == 0 && fc_model_init(m, o, NULL) != 0) {
+        /* an unknown cell: the plugin the run that saved it loaded, if any (never
+         * loaded from the file's word: opening a model runs no code it names) */
+        const char *lib = rg_safetensors_get_meta(st, "cell-lib");
+        bool hint = lib && *lib && !rg_cell_type_find(o->cell);
         char msg[1024];
-        snprintf(msg, sizeof msg, "%s: %s", path, rg_last_error());
+        snprintf(msg, sizeof msg, "%s: %s%s%.300s%s", path, rg_last_error(),
+                 hint ? "; the run that saved it loaded the plugin " : "", hint ? lib : "",
+                 hint ? ": give it with --cell-lib" : "");
         rg_set_error("%s", msg);
         rc = -1;
     }
