@@ -131,7 +131,7 @@ Test(forecast, trains_evaluates_and_predicts_sunspots)
     KEEP(model, "sun.safetensors");
     int rc = forecast("train --series sunspots %s --save '%s'", tiny, model);
     cr_assert_eq(rc, 0, "%s%s", g_out, g_err);
-    cr_assert(strstr(g_out, "309 values (0 missing"), "%s", g_out);
+    cr_assert(strstr(g_out, "309 values (none missing)"), "%s", g_out);
     cr_assert(strstr(g_out, "lookback 22, horizon 11, MSE"), "%s", g_out);
     cr_assert(strstr(g_out, "train: steps=30 loss="), "%s", g_out);
     static char trained[1024];

@@ -187,9 +187,12 @@ static int plan(fc_task *t, int64_t batch)
 static void print_header(const train_opts *o, const fc_task *t)
 {
     const fc_model *m = &t->m;
-    printf("forecast train: %s, column %s: %lld values (%lld missing, filled by linear "
-           "interpolation), %lld train, the last %lld held out\n",
-           o->src.path, o->src.value_col, (long long)t->s.n, (long long)t->s.n_missing,
+    char gaps[96] = "none missing";
+    if (t->s.n_missing)
+        snprintf(gaps, sizeof gaps, "%lld missing, filled by linear interpolation",
+                 (long long)t->s.n_missing);
+    printf("forecast train: %s, column %s: %lld values (%s), %lld train, the last %lld held "
+           "out\n", o->src.path, o->src.value_col, (long long)t->s.n, gaps,
            (long long)t->s.n_fit, (long long)(t->s.n - t->s.n_fit));
     printf("forecast train: %s %lldx%lld (%lld parameters), lookback %lld, horizon %lld, %s%s, "
            "%lld windows, batch %lld\n", m->cell->name, (long long)m->L, (long long)m->H,
