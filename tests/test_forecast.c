@@ -201,6 +201,16 @@ Test(forecast, own_csv_with_dates_and_gaps)
     /* eval finds the CSV through the model (its path is stored absolute) */
     cr_assert_eq(forecast("eval --model '%s'", model), 0, "%s", g_err);
     cr_assert(strstr(g_out, "eval: points=156 "), "%s", g_out);
+    /* Windows line ends and a byte-order mark */
+    static char crlf[1 << 14];
+    int n = snprintf(crlf, sizeof crlf, "\xef\xbb\xbf\"t\",\"v\"\r\n");
+    for (int i = 0; i < 100; i++)
+        n += snprintf(crlf + n, sizeof crlf - (size_t)n, "%d,%d\r\n", i, (i * 7) % 13);
+    write_text(tmp("crlf.csv"), crlf);
+    rc = forecast("train --csv '%s' --column v --date-column t --season 4 %s --save '%s'",
+                  tmp("crlf.csv"), tiny, tmp("crlf.safetensors"));
+    cr_assert_eq(rc, 0, "%s%s", g_out, g_err);
+    cr_assert(strstr(g_out, "100 values (none missing), 90 train"), "%s", g_out);
     /* a CSV without dates: the season's position is the phase */
     rc = forecast("train --csv '%s' --column value --season 12 --calendar %s --save '%s'", csv,
                   tiny, tmp("nodates.safetensors"));
@@ -357,6 +367,11 @@ Test(forecast, sizes_that_do_not_fit)
                  "--lookback 300 is longer than the training span (279 values)");
     KEEP(model, "s.safetensors");
     cr_assert_eq(forecast("train --series sunspots %s --save '%s'", tiny, model), 0, "%s", g_err);
+    expect_error(forecast("train --series sunspots --season 279 --lookback 4 --horizon 2 "
+                          "--steps 1"), "--season 279 is not shorter than the training span");
+    /* the model's season (11) goes with its series: co2 is scored with its own 52 */
+    cr_assert_eq(forecast("eval --model '%s' --series co2", model), 0, "%s", g_err);
+    cr_assert(strstr(g_out, "(season 52,") && strstr(g_out, " snaive_mase=1.3"), "%s", g_out);
     expect_error(forecast("predict --model '%s' --horizon 12", model),
                  "--horizon 12 is longer than the model's horizon 11");
     expect_error(forecast("predict --model '%s' --hold-out 300", model),

@@ -110,8 +110,8 @@ static int next_field(const char **p, const char *end, char *cell, bool *eol)
         return -1;
     cell[n] = '\0';
     *eol = q >= end || *q != ',';
-    if (q < end && *q == '\r')
-        q++;
+    if (q < end && *q == '\r' && q + 1 < end && q[1] == '\n')
+        q++; /* CRLF; a lone CR ends a line too */
     *p = q < end ? q + 1 : end;
     return 1;
 }
@@ -338,6 +338,8 @@ int fc_series_read(fc_series *s, const fc_source *src)
     if (rg_file_read_all(src->path, &data, &size) != 0)
         return -1;
     const char *p = (const char *)data, *end = p + size;
+    if (size >= 3 && !memcmp(p, "\xef\xbb\xbf", 3)) /* a UTF-8 byte-order mark */
+        p += 3;
     int n_fields, col, dcol = -1, rc = -1;
 
     const char *hp = p;

@@ -30,6 +30,16 @@ int fc_test_origins(const fc_model *m, const fc_series *s, int64_t *o0, int64_t 
     return 0;
 }
 
+int fc_check_season(const fc_series *s, int64_t period)
+{
+    if (period >= s->n_fit) {
+        rg_set_error("--season %lld is not shorter than the training span (%lld values)",
+                     (long long)period, (long long)s->n_fit);
+        return -1;
+    }
+    return 0;
+}
+
 /* one chunk of origins through the model: out in the series' units, loss summed */
 static int forecast_chunk(rg_tape *tp, const fc_model *m, const fc_series *s, const double *z,
                           int64_t o0, int64_t B, double *x, double *tg, double *out,
@@ -129,13 +139,9 @@ int fc_evaluate(const fc_model *m, const fc_series *s, int64_t period)
 {
     int64_t o0, count;
     double scale;
-    if (fc_test_origins(m, s, &o0, &count) != 0 || snaive_scale(s, period, &scale) != 0)
+    if (fc_test_origins(m, s, &o0, &count) != 0 || fc_check_season(s, period) != 0 ||
+        snaive_scale(s, period, &scale) != 0)
         return -1;
-    if (s->n_fit < period) {
-        rg_set_error("--season %lld is longer than the training span (%lld values)",
-                     (long long)period, (long long)s->n_fit);
-        return -1;
-    }
     double *out = malloc((size_t)(count * m->horizon * m->Q) * sizeof *out);
     if (!out || fc_forecast(m, s, o0, count, out, NULL) != 0) {
         if (!out)

@@ -130,6 +130,8 @@ int fc_forecast(const fc_model *m, const fc_series *s, int64_t o0, int64_t n, do
  * when the horizon does not fit in the tail. */
 int fc_test_origins(const fc_model *m, const fc_series *s, int64_t *o0, int64_t *count);
 
+/* -1 with a message when the season is not shorter than the training span. */
+int fc_check_season(const fc_series *s, int64_t period);
 /* Scores the forecasts of every held-out origin (the observed points only)
  * and prints a summary and "eval: points=N mae=X rmse=X mase=X snaive_mase=X";
  * MASE is scaled by the seasonal-naive MAE (season `period`) of the training

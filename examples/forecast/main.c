@@ -40,8 +40,11 @@ bool fc_session_open(fc_session *x, const char *prog, const char *usage, const r
         fprintf(stderr, "%s: %s\n", prog, rg_last_error());
         return false;
     }
-    if (series && !csv) /* a bundled series instead of the model's CSV */
+    if (series && !csv) { /* a bundled series instead of the model's: its own columns, season */
         x->src.csv = x->src.column = x->src.date_column = NULL;
+        if (!rg_flags_seen(x->fl, n_parse, "--season"))
+            x->src.season = 0;
+    }
     if (fc_source_resolve(&x->src, series && csv) != 0 || fc_series_read(&x->s, &x->src) != 0) {
         fprintf(stderr, "%s: %s\n", prog, rg_last_error());
         return false;

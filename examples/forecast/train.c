@@ -222,7 +222,8 @@ static int train(train_opts *o, rg_fit_config *fc, rg_flag *fl, int n, rg_run *r
         return -1;
     bool both = rg_flags_seen(fl, n, "--series") && rg_flags_seen(fl, n, "--csv");
     if (fc_source_resolve(&o->src, both) != 0 || fc_series_read(&t->s, &o->src) != 0 ||
-        build_model(o, fl + o->n_data, o->n_model, fc, run, t) != 0 || plan(t, o->batch) != 0)
+        build_model(o, fl + o->n_data, o->n_model, fc, run, t) != 0 || plan(t, o->batch) != 0 ||
+        fc_check_season(&t->s, o->src.period) != 0)
         return -1;
     t->data_fl = fl;
     t->n_data = o->n_data;
