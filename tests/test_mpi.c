@@ -52,14 +52,10 @@ TestSuite(mpi, .init = setup, .fini = teardown, .timeout = 300);
 
 static bool have_mpi(void)
 {
-    if (!rg_dist_available()) {
-        cr_log_warn("skipped: retrograd was built without MPI (-Dmpi)");
-        return false;
-    }
-    if (system("command -v mpirun > /dev/null 2>&1") != 0) {
-        cr_log_warn("skipped: mpirun is not installed (openmpi-bin)");
-        return false;
-    }
+    if (!rg_dist_available())
+        cr_skip_test("retrograd was built without MPI (-Dmpi)");
+    if (system("command -v mpirun > /dev/null 2>&1") != 0)
+        cr_skip_test("mpirun is not installed (openmpi-bin)");
     return true;
 }
 
