@@ -23,6 +23,9 @@ bool fc_session_open(fc_session *x, const char *prog, const char *usage, const r
     n += 2;
     int data = n;
     n += fc_source_flags(&x->src, x->fl + n, 0);
+    x->fl[data].help = "a bundled series instead of the model's: co2 | sunspots";
+    x->fl[data + 1].help = "a CSV instead of the model's series (its --column: the model's "
+                           "unless given)";
     int n_parse = n;
     x->n_flags = n + fc_model_flags(&x->mo, x->fl + n);
     if (!rg_flags_cli(prog, usage, x->fl, n_parse, argc, argv, 2, status))

@@ -266,6 +266,10 @@ int forecast_train_main(int argc, char **argv)
     rg_flag fl[48];
     int n = program_flags(&o, fl), status;
     n += rg_fit_flags(&fc, fl + n, 48 - n);
+    rg_flags_find(fl, n, "--steps")->help =
+        "optimizer steps (default 500; 0: write the initial weights and stop)";
+    rg_flags_find(fl, n, "--clip")->help = "clip the global gradient norm; 0 = off (default 1)";
+    rg_flags_find(fl, n, "--lr")->help = "learning rate (default 2e-3)";
     if (!rg_flags_cli("forecast train", usage_line, fl, n, argc, argv, 2, &status))
         return status;
     for (int i = 0; fc.init && i < n; i++)
