@@ -213,6 +213,26 @@ static void resume_case(const char *extra)
 Test(charlm, resume_gives_the_same_weights) { resume_case(""); }
 Test(charlm, resume_with_carried_state) { resume_case("--carry-state"); }
 
+/* --steps 0 writes the initial weights (the PyTorch twin's start): the same
+ * weights as the first checkpoint of a run with the same seed would start from */
+Test(charlm, steps_zero_saves_the_initial_weights)
+{
+    const char *text = corpus_head("z.txt", 2000);
+    int rc = charlm("train --text '%s' --hidden 6 --embed 3 --unroll 4 --batch 2 --steps 0 "
+                    "--seed 5 --save '%s'", text, tmp("z0.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert(strstr(g_out, "train: steps=0 "), "%s", g_out);
+    rc = charlm("train --text '%s' --hidden 6 --embed 3 --unroll 4 --batch 2 --steps 0 "
+                "--seed 5 --save '%s'", text, tmp("z1.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    compare_files(tmp("z0.safetensors"), tmp("z1.safetensors"), 0, 0);
+    /* and a run of that seed starts from them: one SGD step at lr 0 keeps them */
+    rc = charlm("train --init '%s' --text '%s' --unroll 4 --batch 2 --steps 1 --optimizer sgd "
+                "--lr 0 --save '%s'", tmp("z0.safetensors"), text, tmp("z2.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    compare_files(tmp("z2.safetensors"), tmp("z0.safetensors"), 0, 0);
+}
+
 Test(charlm, resume_refuses_changed_settings)
 {
     const char *text = corpus_head("r.txt", 2000);

@@ -228,7 +228,8 @@ static int make_trainer(rg_run *r)
 static int prepare(rg_run *r, rg_lr_schedule *sched)
 {
     rg_fit_config *c = r->c;
-    if (c->steps <= 0)
+    /* --steps 0 given: no step at all, the initial weights saved (a twin's start) */
+    if (c->steps <= 0 && !rg_flags_seen(r->fl, r->n_flags, "--steps"))
         c->steps = c->default_steps;
     if (c->eval_every == 0)
         c->eval_every = c->steps >= 3 ? c->steps / 3 : 1;
