@@ -217,7 +217,8 @@ Test(charlm, resume_with_carried_state) { resume_case("--carry-state"); }
  * weights as the first checkpoint of a run with the same seed would start from */
 Test(charlm, steps_zero_saves_the_initial_weights)
 {
-    const char *text = corpus_head("z.txt", 2000);
+    char text[512];
+    snprintf(text, sizeof text, "%s", corpus_head("z.txt", 2000));
     int rc = charlm("train --text '%s' --hidden 6 --embed 3 --unroll 4 --batch 2 --steps 0 "
                     "--seed 5 --save '%s'", text, tmp("z0.safetensors"));
     cr_assert_eq(rc, 0, "%s", g_err);
