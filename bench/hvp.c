@@ -11,7 +11,8 @@
  *   bench_hvp --config medium --threads 1 --reps 7
  *
  * prints a table and `RESULT {json}` with the milliseconds and the ratios to
- * one gradient, the CPU's model name, the kernel variant and OpenBLAS's core. */
+ * one gradient, the arena bytes each used (not for gnvp, which resets its tape
+ * half way), the CPU's model name, the kernel variant and OpenBLAS's core. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,7 +135,7 @@ static double run_once(int what, rg_tape *tp, batch *b, rg_tensor **v, rg_tensor
     return rc == 0 ? dt : NAN;
 }
 
-static int bench(const config *c, const char *text, int reps, int threads)
+static int bench(const config *c, const char *text, int reps, int threads, const char *only)
 {
     int64_t n_ids, V;
     int32_t *ids = encode(text, &n_ids, &V);
@@ -168,8 +169,12 @@ static int bench(const config *c, const char *text, int reps, int threads)
     double ms[N_WHAT], *t = malloc((size_t)reps * sizeof *t);
     int rc = b.in && b.tg && v && t ? 0 : -1;
     size_t arena[N_WHAT] = {0};
+    for (int w = 0; w < N_WHAT; ++w)
+        ms[w] = NAN;
     for (int w = 0; rc == 0 && w < N_WHAT; ++w) {
-        rg_tape *tp = rg_tape_new(); /* its own, so its capacity is this one's peak */
+        if (only && strcmp(only, WHAT[w]) && w != GRAD)
+            continue;
+        rg_tape *tp = rg_tape_new();
         rc = tp ? 0 : -1;
         for (int r = -1; rc == 0 && r < reps; ++r) { /* one warm-up run */
             double dt = run_once(w, tp, &b, v, out);
@@ -178,11 +183,11 @@ static int bench(const config *c, const char *text, int reps, int threads)
                 t[r] = dt;
         }
         ms[w] = rc == 0 ? 1e3 * median(t, reps) : NAN;
-        arena[w] = rg_tape_arena_capacity(tp);
+        arena[w] = rg_tape_arena_bytes(tp); /* since the run's reset (gnvp: its second half) */
         rg_tape_free(tp);
         if (rc == 0)
-            printf("%-22s %9.2f ms  %5.2fx  arena peak %7.1f MB\n", WHAT[w], ms[w],
-                   ms[w] / ms[GRAD], arena[w] / 1e6);
+            printf("%-22s %9.2f ms  %5.2fx  arena %7.1f MB\n", WHAT[w], ms[w],
+                   ms[w] / ms[GRAD], w == GNVP ? NAN : arena[w] / 1e6);
     }
     if (rc == 0) {
         char cpu[256];
@@ -194,7 +199,7 @@ static int bench(const config *c, const char *text, int reps, int threads)
                (long long)c->unroll, (long long)c->batch, (long long)V, threads, reps);
         for (int w = 0; w < N_WHAT; ++w)
             printf(", \"%s_ms\": %.3f", WHAT[w], ms[w]);
-        for (int w = 0; w < N_WHAT; ++w)
+        for (int w = 0; w < GNVP; ++w)
             printf(", \"%s_arena_mb\": %.1f", WHAT[w], arena[w] / 1e6);
         printf(", \"hvp_over_gradient\": %.3f, \"gnvp_over_gradient\": %.3f, "
                "\"cpu\": \"%s\", \"kernels\": \"%s\", \"blas\": \"%s\", "
@@ -215,22 +220,23 @@ static int bench(const config *c, const char *text, int reps, int threads)
 
 int main(int argc, char **argv)
 {
-    const char *name = "medium", *text = "data/pride_and_prejudice.txt";
+    const char *name = "medium", *text = "data/pride_and_prejudice.txt", *only = NULL;
     int64_t reps = 7, threads = 1;
     rg_flag fl[] = {
         {"--config", RG_FLAG_CHOICE, &name, 0, 0, "small|medium|gru-medium|rnn-medium", "model and batch (default medium: LSTM 2x256, batch 32 x unroll 64)", 0, 0, 0},
         {"--reps", RG_FLAG_INT, &reps, 1, 1000, NULL, "timed runs of each (default 7; the median)", 0, 0, 0},
         {"--threads", RG_FLAG_INT, &threads, 1, 1024, NULL, "BLAS threads (default 1)", 0, 0, 0},
         {"--text", RG_FLAG_STRING, &text, 0, 0, NULL, "text the batch is drawn from", 0, 0, 0},
+        {"--only", RG_FLAG_CHOICE, &only, 0, 0, "recorded_backward|recorded_create_graph|hvp|gnvp", "time the gradient and this one only (for profiles)", 0, 0, 0},
     };
     int status;
-    if (!rg_flags_cli("bench_hvp", "usage: bench_hvp [flags]", fl, 4, argc, argv, 1, &status))
+    if (!rg_flags_cli("bench_hvp", "usage: bench_hvp [flags]", fl, 5, argc, argv, 1, &status))
         return status;
     const config *c = NULL;
     for (size_t k = 0; k < sizeof CONFIGS / sizeof CONFIGS[0]; ++k)
         if (!strcmp(CONFIGS[k].name, name))
             c = &CONFIGS[k];
-    if (!c || bench(c, text, (int)reps, (int)threads) != 0) {
+    if (!c || bench(c, text, (int)reps, (int)threads, only) != 0) {
         fprintf(stderr, "bench_hvp: %s\n", rg_last_error());
         return 1;
     }
