@@ -124,8 +124,15 @@ static void same_tensors(const char *a, const char *b)
 
 Test(translate, tiny_model_trains_evaluates_predicts)
 {
-    train_tiny("m.safetensors", "");
+    char extra[1200];
+    snprintf(extra, sizeof extra, "--log '%s' --plot '%s'", tmp("m.csv"), tmp("m.svg"));
+    train_tiny("m.safetensors", extra);
     cr_assert(strstr(g_out, "train: steps=30 loss="), "%s", g_out);
+    static char file[1 << 16];
+    slurp(tmp("m.csv"), file, sizeof file);
+    cr_assert(!strncmp(file, "step,train_loss,val_loss,lr,pairs_per_s\n", 40), "%.100s", file);
+    slurp(tmp("m.svg"), file, sizeof file);
+    cr_assert(strstr(file, "<svg") && strstr(file, "validation loss"), "%.100s", file);
     cr_assert(strstr(g_out, "val_exact="), "%s", g_out);
     int rc = translate("eval --model '%s' --examples 50", tmp("m.safetensors"));
     cr_assert_eq(rc, 0, "%s", g_err);
