@@ -35,7 +35,7 @@ static const config CONFIGS[] = {
 };
 
 typedef struct bench_opts {
-    const char *config, *text, *parallel, *kernels;
+    const char *config, *text, *parallel, *kernels, *cell;
     int64_t threads, micro_shards;
     double seconds;
 } bench_opts;
@@ -121,7 +121,11 @@ static int bench(const bench_opts *o, const config *c)
     rg_trainer *tr = NULL;
     int rc = -1, steps = 0;
     double dt = 0, cpu = 0, loss = NAN, t_begin = 0;
-    if (ids && lm_model_init(&m, rg_cell_type_find(c->cell), V, c->hidden, c->hidden,
+    const char *cell = o->cell ? o->cell : c->cell;
+    const rg_cell_type *ct = rg_cell_type_find(cell);
+    if (!ct)
+        rg_set_error("bench_charlm: unknown cell '%s'", cell);
+    if (ids && ct && lm_model_init(&m, ct, V, c->hidden, c->hidden,
                              (int)c->layers, 0.0, RG_F32, &rng) == 0 &&
         lm_task_init(&task, &m, ids, n, 0, c->unroll, c->batch, false, "bench") == 0) {
         rg_fit_task ft = lm_fit_task(&task, false);
@@ -135,13 +139,13 @@ static int bench(const bench_opts *o, const config *c)
         getrusage(RUSAGE_SELF, &ru);
         rg_tape *tp = rg_trainer_tape(tr, 0);
         int shards = rg_trainer_shards(tr);
-        printf("RESULT {\"config\": \"%s\", \"threads\": %lld, \"steps\": %d, \"seconds\": %.3f, "
+        printf("RESULT {\"config\": \"%s\", \"cell\": \"%s\", \"threads\": %lld, \"steps\": %d, \"seconds\": %.3f, "
                "\"ms_per_step\": %.3f, \"chars_per_s\": %.1f, \"peak_rss_mb\": %.1f, "
                "\"arena_bytes_per_timestep\": %.0f, \"tape_entries\": %zu, \"last_loss\": %.4f, "
                "\"blas\": \"%s\", \"parallel\": \"%s\", \"shards\": %d, \"ranks\": %d, "
                "\"comm_share\": %.4f, \"deterministic\": %d, \"kernels\": \"%s\", "
                "\"blas_core\": \"%s\", \"cpu_s\": %.3f, \"chars_per_cpu_s\": %.1f}\n",
-               c->name, (long long)o->threads, steps, dt, 1e3 * dt / steps,
+               c->name, cell, (long long)o->threads, steps, dt, 1e3 * dt / steps,
                (double)(c->batch * c->unroll) * steps / dt, ru.ru_maxrss / 1024.0,
                (double)rg_tape_arena_bytes(tp) / (double)c->unroll, rg_tape_entries(tp), loss,
                rg_blas_name(), shards > 1 ? "data" : "blas", shards, rg_dist_size(),
@@ -169,9 +173,10 @@ int main(int argc, char **argv)
         {"--deterministic-shards", RG_FLAG_INT, &o.micro_shards, 0, 64, NULL, "deterministic mode with this many micro-shards (default 0: off)", 0, 0, 0},
         {"--parallel", RG_FLAG_CHOICE, &o.parallel, 0, 0, "data|blas", "data: a batch shard per thread; blas: threads inside BLAS", 0, 0, 0},
         {"--kernels", RG_FLAG_CHOICE, &o.kernels, 0, 0, "auto|baseline|avx2+fma|avx512|native", "kernel variant (default auto: the best the CPU has)", 0, 0, 0},
+        {"--cell", RG_FLAG_STRING, &o.cell, 0, 0, NULL, "another cell with the config's sizes, e.g. lstm_composed, gru_composed (default: the config's)", 0, 0, 0},
     };
     int status;
-    if (!rg_flags_cli("bench_charlm", "usage: bench_charlm [flags]", fl, 7, argc, argv, 1,
+    if (!rg_flags_cli("bench_charlm", "usage: bench_charlm [flags]", fl, 8, argc, argv, 1,
                       &status))
         return status;
     if (rg_cpu_force(o.kernels) != 0) {
