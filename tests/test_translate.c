@@ -392,3 +392,15 @@ Test(translate, plugin_cell)
     cr_assert_eq(rc, 0, "%s\n%s", g_out, g_err);
     cr_assert(strstr(g_out, ": pass"), "%s", g_out);
 }
+
+Test(translate, initial_weights_and_init)
+{
+    int rc = translate("train %s --cell lstm --steps 0 --save '%s'", tiny, tmp("i.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert(strstr(g_out, "--steps 0: wrote the initial weights"), "%s", g_out);
+    rc = translate("train --init '%s' --hidden 40 --steps 3 --examples 50 --val-examples 5 "
+                   "--threads 1 --save '%s'", tmp("i.safetensors"), tmp("j.safetensors"));
+    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert(strstr(g_err, "--hidden is ignored"), "%s", g_err);
+    cr_assert(strstr(g_out, "translate train: lstm 1x12"), "the sizes of --init: %s", g_out);
+}

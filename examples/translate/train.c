@@ -28,7 +28,8 @@ static const char *usage_line =
     "                       [--layers N] [--attention-kind additive|dot] [--batch B]\n"
     "                       [--examples N] [--val-examples N] [--data-seed S] [--steps N]\n"
     "                       [--lr X] [--seed S] [--threads N] [--save FILE]\n"
-    "                       [--init FILE | --resume FILE] [--log FILE.csv] [--plot FILE.svg]";
+    "                       [--init FILE | --resume FILE] [--log FILE.csv] [--plot FILE.svg]\n"
+    "       (--steps 0 writes the initial weights to --save and stops)";
 
 static int program_flags(train_opts *o, rg_flag *fl)
 {
