@@ -10,7 +10,7 @@ steps, and the same accuracy on the test split.
            packed batch (each text its own length; bidirectional optional) ->
            pooling over the valid steps (last | mean | max) -> dropout ->
            nn.Linear -> cross-entropy
-  weights  loaded from a checkpoint of `seqclass train --steps 1 --lr 0` (the
+  weights  loaded from a checkpoint of `seqclass train --steps 0` (the
            initial weights, with the cell, sizes and pooling in its metadata)
   batches  texts drawn with a copy of retrograd's generator, seeded as the
            training core seeds its batch generator (seed ^ 0x6261746368)
@@ -157,7 +157,7 @@ def evaluate(m, items):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--split", required=True, help="`seqclass dump` output")
-    p.add_argument("--init", required=True, help="`seqclass train --steps 1 --lr 0` checkpoint")
+    p.add_argument("--init", required=True, help="`seqclass train --steps 0` checkpoint")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--optimizer", default="adam")

@@ -131,16 +131,21 @@ static int flush(sc_data *d, packer *p)
     return rc;
 }
 
-static bool has_lower(const uint8_t *s, int64_t n)
+/* A sentence has a lower-case letter and ends with '.', '!' or '?' (and any
+ * closing marks); a heading ("CHAPTER I", "Chapter 1", "By Jane Austen") or
+ * another fragment does not. */
+static bool is_sentence(const uint8_t *s, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++)
-        if (s[i] >= 'a' && s[i] <= 'z')
-            return true;
-    return false;
+    bool lower = false;
+    for (int64_t i = 0; i < n && !lower; i++)
+        lower = s[i] >= 'a' && s[i] <= 'z';
+    while (n > 0 && s[n - 1] && strchr("\"')]_", s[n - 1]))
+        n--;
+    return lower && n > 0 && (s[n - 1] == '.' || s[n - 1] == '!' || s[n - 1] == '?');
 }
 
 /* Cuts novel t (normalised in place, sentence by sentence) into passages: a
- * sentence goes to the part where it starts; a heading (no lower-case letter)
+ * sentence goes to the part where it starts; a fragment that is no sentence
  * or a sentence longer than a passage ends the passage being assembled. */
 static int add_novel(sc_data *d, uint8_t *t, int64_t n, int label)
 {
@@ -154,12 +159,12 @@ static int add_novel(sc_data *d, uint8_t *t, int64_t n, int label)
         int64_t end = sentence_end(t, n, start);
         int part = start < cut1 ? SC_TRAIN : start < cut2 ? SC_VAL : SC_TEST;
         int64_t len = sc_normalise(t + start, end - start);
-        if (part != p.part || !has_lower(t + start, len) || len > SC_PASSAGE_MAX ||
-            p.len + 1 + len > SC_PASSAGE_MAX)
+        bool keep = is_sentence(t + start, len) && len <= SC_PASSAGE_MAX;
+        if (part != p.part || !keep || p.len + 1 + len > SC_PASSAGE_MAX)
             if (flush(d, &p) != 0)
                 return -1;
         p.part = part;
-        if (has_lower(t + start, len) && len <= SC_PASSAGE_MAX) {
+        if (keep) {
             if (p.len > 0)
                 p.buf[p.len++] = ' ';
             memcpy(p.buf + p.len, t + start, (size_t)len);

@@ -57,7 +57,9 @@ typedef struct sc_data {
  * passages, or a TSV file (label TAB text per line) when tsv is not NULL.
  * Novels: every sentence belongs to the part where it starts, the first 90% of
  * its novel (train), the next 5% (val) or the last 5% (test); a passage is a run
- * of whole sentences of the same part, 100..400 bytes.  TSV: the lines of each
+ * of whole sentences of the same part, 100..400 bytes (a sentence has a
+ * lower-case letter and ends with '.', '!' or '?'; a heading or another
+ * fragment between sentences ends a passage).  TSV: the lines of each
  * label, in file order; its last floor(n/10) lines are held out, the first half
  * of those (rounded down) for validation, the rest for testing.  A malformed
  * line (no tab, empty or over-long label, empty text, a control byte) is an

@@ -62,10 +62,13 @@ char *sc_vocab_format(const sc_vocab *v)
 {
     if (v->words)
         return wordlm_vocab_format(&v->wv);
-    char *s = malloc(4 * 256 + 1);
-    int64_t w = 0;
-    for (int i = 0; s && i < v->n; i++)
-        w += sprintf(s + w, i ? ",%d" : "%d", v->byte[i]);
+    size_t size = 4 * 256 + 1, w = 0;
+    char *s = malloc(size);
+    if (!s)
+        return NULL;
+    s[0] = '\0';
+    for (int i = 0; i < v->n; i++)
+        w += (size_t)snprintf(s + w, size - w, i ? ",%d" : "%d", v->byte[i]);
     return s;
 }
 

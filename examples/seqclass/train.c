@@ -40,7 +40,7 @@ static const char *usage_line =
     "                      [--pool last|mean|max] [--dropout X] [--batch B] [--max-len N]\n"
     "                      [--steps N] [--optimizer sgd|adam|adamw] [--lr X] [--clip X]\n"
     "                      [--seed S] [--threads N] [--save FILE] [--init FILE | --resume FILE]\n"
-    "                      [--log FILE.csv] [--plot FILE.svg]\n"
+    "                      [--log FILE.csv] [--plot FILE.svg]   (--steps 0: the initial weights)\n"
     "defaults: the five bundled novels, words (8000), lstm 1x128, embed 64, pool max,\n"
     "batch 32, 1500 steps, Adam lr 2e-3, clip 5, save seqclass.safetensors";
 
@@ -202,6 +202,7 @@ static int prepare(const train_opts *o, const rg_fit_config *fc, const rg_run *r
         sc_split_index(&t->d, SC_TRAIN, &t->train_idx, &t->n_train) != 0 ||
         sc_split_index(&t->d, SC_VAL, &t->val_idx, &t->n_val) != 0)
         return -1;
+    t->val_accuracy = NAN; /* until a validation */
     t->rows = malloc((size_t)t->B * sizeof *t->rows);
     t->val_logp = malloc((size_t)(t->n_val * t->m.C + 1) * sizeof *t->val_logp);
     if (!t->rows || !t->val_logp) {
@@ -250,7 +251,7 @@ static int train(train_opts *o, rg_fit_config *fc, rg_run *run, sc_task *t)
     if (status == 0)
         printf("train: steps=%lld loss=%.6f val_loss=%.6f val_accuracy=%.4f texts_per_s=%.1f "
                "saved=%s\n", (long long)fc->steps, loss, val_loss,
-               t->n_val ? t->val_accuracy : NAN, rate, fc->save);
+               t->val_accuracy, rate, fc->save);
     return status;
 }
 
