@@ -55,10 +55,14 @@ static int directions(work *k, rg_tensor *const *v)
     return 0;
 }
 
+/* the caller's tape back to an ordinary one: reset, private gradients off */
 static void work_end(work *k)
 {
-    if (k->tp)
+    if (k->tp) {
         rg_tape_set_grad_enabled(k->tp, k->was_enabled);
+        rg_tape_reset(k->tp);
+        rg_tape_set_private_grads(k->tp, false);
+    }
     if (k->own_tape)
         rg_tape_free(k->tp);
     free(k->theta);

@@ -22,9 +22,12 @@
  * The work tape.  Each product runs on a scratch tape: tp, which it resets
  * and switches to private gradients (rg_tape_set_private_grads), so no
  * tensor's .grad changes and threads may compute products over the same
- * parameters at once, each with its own tape; reuse one across calls so its
- * arena is not allocated again, and reset it (and switch private gradients
- * off) before using it for anything else.  NULL: a temporary tape.
+ * parameters at once, each with its own tape.  It leaves tp reset, with
+ * private gradients off (switch them on again if the tape had them) and
+ * its arena kept: reuse one tape across calls so no arena is allocated
+ * again.  NULL: a temporary tape.  The callbacks may be called more than
+ * once per product: they must compute the same function each time (dropout
+ * masks from a fixed seed, not a running generator).
  *
  * Cost, in units of one gradient (one forward and one fast backward): see
  * README "Gradients of gradients" for the figures measured on the medium

@@ -595,6 +595,13 @@ Test(hvp, errors)
     cr_expect_eq(out[2], bad);
     out[2] = NULL;
     cr_expect_eq(rg_hvp(tp, m.P, model_loss, &m, v, out, NULL), 0, "%s", rg_last_error());
+    /* the scratch tape is an ordinary one again: backward reaches .grad */
+    cr_expect_eq(rg_tape_entries(tp), 0);
+    rg_params_zero_grad(m.P);
+    cr_assert_eq(rg_backward(tp, model_loss(tp, &m)), 0, "%s", rg_last_error());
+    cr_expect_null(rg_tape_private_grad(tp, rg_params_at(m.P, 0, NULL)));
+    cr_expect_neq(rg_grad_get(rg_params_at(m.P, 0, NULL), 0), 0.0);
+    rg_params_zero_grad(m.P);
     rg_tape_free(tp);
     rg_tensor_free(bad);
     free_all(out, m.n);
