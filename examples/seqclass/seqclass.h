@@ -2,7 +2,8 @@
  * classifier on retrograd's public API and training core.
  *
  *   data.c     the labelled texts: passages of the five bundled Austen novels
- *              (or a user's TSV), their split by position, their tokens
+ *              (or a user's TSV) and their split by position
+ *   tokens.c   texts as byte or word ids, the vocabulary
  *   model.c    the model (embedding -> recurrent stack -> pooling over the valid
  *              steps -> linear) and its checkpoint
  *   train.c    seqclass train: the training task on the training core
