@@ -11,8 +11,9 @@
  *   bench_hvp --config medium --threads 1 --reps 7
  *
  * prints a table and `RESULT {json}` with the milliseconds and the ratios to
- * one gradient, the arena bytes each used (not for gnvp, which resets its tape
- * half way), the CPU's model name, the kernel variant and OpenBLAS's core. */
+ * one gradient, the arena bytes each used (for the products, which leave their
+ * tape reset, the arena's capacity: at least their peak), the CPU's model
+ * name, the kernel variant and OpenBLAS's core. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,11 +184,13 @@ static int bench(const config *c, const char *text, int reps, int threads, const
                 t[r] = dt;
         }
         ms[w] = rc == 0 ? 1e3 * median(t, reps) : NAN;
-        arena[w] = rg_tape_arena_bytes(tp); /* since the run's reset (gnvp: its second half) */
+        /* bytes since the run's reset; the products leave their tape reset, whose
+         * one chunk then holds at least their peak */
+        arena[w] = w >= HVP ? rg_tape_arena_capacity(tp) : rg_tape_arena_bytes(tp);
         rg_tape_free(tp);
         if (rc == 0)
-            printf("%-22s %9.2f ms  %5.2fx  arena %7.1f MB\n", WHAT[w], ms[w],
-                   ms[w] / ms[GRAD], w == GNVP ? NAN : arena[w] / 1e6);
+            printf("%-22s %9.2f ms  %5.2fx  arena %7.1f MB%s\n", WHAT[w], ms[w],
+                   ms[w] / ms[GRAD], arena[w] / 1e6, w >= HVP ? " (capacity)" : "");
     }
     if (rc == 0) {
         char cpu[256];
@@ -199,7 +202,7 @@ static int bench(const config *c, const char *text, int reps, int threads, const
                (long long)c->unroll, (long long)c->batch, (long long)V, threads, reps);
         for (int w = 0; w < N_WHAT; ++w)
             printf(", \"%s_ms\": %.3f", WHAT[w], ms[w]);
-        for (int w = 0; w < GNVP; ++w)
+        for (int w = 0; w < N_WHAT; ++w)
             printf(", \"%s_arena_mb\": %.1f", WHAT[w], arena[w] / 1e6);
         printf(", \"hvp_over_gradient\": %.3f, \"gnvp_over_gradient\": %.3f, "
                "\"cpu\": \"%s\", \"kernels\": \"%s\", \"blas\": \"%s\", "

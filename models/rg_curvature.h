@@ -37,8 +37,8 @@
  *            back through it and the forward (J v), one through the loss, then
  *            a fresh forward and a fast backward (J^T).
  * Measured (bench/hvp.c, char-LM batch 32 x unroll 64, float32, one thread,
- * AMD EPYC Zen 4): LSTM 2x256 H v 6.4, G v 7.2 gradients; GRU 2x256 7.2 and
- * 9.0; RNN-tanh 2x256 6.0 and 7.8.  Memory: the recorded backward and the
+ * AMD EPYC Zen 4): LSTM 2x256 H v 6.2, G v 7.2 gradients; GRU 2x256 7.4 and
+ * 8.1; RNN-tanh 2x256 6.2 and 7.1.  Memory: the recorded backward and the
  * gradients through it stay on the tape until the product is done: 3.8 GB of
  * arena for an H v of the LSTM against 87 MB for a gradient (README
  * "Gradients of gradients" says where it goes).
