@@ -587,12 +587,13 @@ static int write_svg(const opts *o, const int64_t *Ts, int nT, const bool *use, 
             s[ns] = (rg_plot_series){labels[ns], colors[t][k], x, yy, np};
             ns++;
         }
-    char title[160];
+    char title[160], xlabel[96];
     snprintf(title, sizeof title, "addition problem, tanh RNN H=%lld: median of %lld seeds",
              (long long)o->hidden, (long long)o->seeds);
+    snprintf(xlabel, sizeof xlabel, "gradient evaluations (of %lld sequences)",
+             (long long)o->batch);
     if (rc == 0)
-        rc = rg_plot_svg(o->svg, title, "gradient evaluations (batch of --batch sequences)",
-                         "log10 test MSE", s, ns);
+        rc = rg_plot_svg(o->svg, title, xlabel, "log10 test MSE", s, ns);
     free(x);
     free(y);
     free(col);
