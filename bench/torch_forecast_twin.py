@@ -36,47 +36,9 @@ import time
 import torch
 import torch.nn as nn
 
-M64 = (1 << 64) - 1
+from torch_charlm_twin import Rng, read_safetensors  # retrograd's generator, checkpoints
+
 SERIES = {"co2": ("co2.csv", "co2", "date", 52), "sunspots": ("sunspots.csv", "SUNACTIVITY", "YEAR", 11)}
-
-
-class Rng:
-    """retrograd's rg_rng: xoshiro256** seeded by splitmix64."""
-
-    def __init__(self, seed):
-        x = seed & M64
-        self.s = []
-        for _ in range(4):
-            x = (x + 0x9E3779B97F4A7C15) & M64
-            z = x
-            z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-            self.s.append(z ^ (z >> 31))
-
-    @staticmethod
-    def _rotl(x, k):
-        return ((x << k) | (x >> (64 - k))) & M64
-
-    def next(self):
-        s = self.s
-        result = (self._rotl((s[1] * 5) & M64, 7) * 9) & M64
-        t = (s[1] << 17) & M64
-        s[2] ^= s[0]
-        s[3] ^= s[1]
-        s[1] ^= s[2]
-        s[0] ^= s[3]
-        s[2] ^= t
-        s[3] = self._rotl(s[3], 45)
-        return result
-
-    def below(self, n):
-        if n <= 1:
-            return 0
-        lim = M64 - (M64 % n)
-        while True:
-            x = self.next()
-            if x < lim:
-                return x % n
 
 
 def read_series(path, column, date_column):
@@ -138,21 +100,6 @@ class Forecaster(nn.Module):
     def forward(self, x):  # x [T,B,I] -> [B,H*Q]
         h, _ = self.rnn(x)
         return self.head(h[-1])
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    buf = data[8 + n:]
-    tensors = {}
-    for name, d in header.items():
-        a, b = d["data_offsets"]
-        dt = {"F32": torch.float32, "F64": torch.float64}[d["dtype"]]
-        tensors[name] = torch.frombuffer(bytearray(buf[a:b]), dtype=dt).reshape(d["shape"]).float()
-    return tensors, meta
 
 
 def pinball(pred, tgt, q):  # pred [B,H*Q], tgt [B,H*Q], q [H*Q]
