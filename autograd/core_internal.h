@@ -50,6 +50,19 @@ struct rg_tape {
         void *g;
     } *pg;
     size_t pg_cap, pg_n;
+    /* rg_tape_watch_grads: sorted by pointer; `first` is the earliest entry
+     * reading the tensor in this sweep (-1: none), `order` the watched by
+     * first, latest first, `next` the sweep's place in it */
+    struct rg_watch {
+        const rg_tensor *t;
+        int i;
+        int32_t first;
+        bool held, passed, fired;
+    } *watch;
+    int n_watch, next_watch;
+    struct rg_watch **watch_order;
+    void (*watch_fn)(void *user, int i);
+    void *watch_user;
 };
 
 /* Records msg as the tape's error (first one wins) and as the thread's last error. */

@@ -247,6 +247,22 @@ int rg_tape_defer(rg_tape *tp, void (*fn)(rg_tape *tp, void *ctx), void *ctx);
  * rg_tape_new and rg_tape_reset: where a backward rule finds its deferred work. */
 void **rg_tape_slot(rg_tape *tp, const void *key);
 
+/* Gradients as they become final, for work that overlaps the rest of the
+ * sweep (a gradient exchange between processes, say).  Watches the n
+ * persistent tensors watched[0..n-1] (the array is copied; n = 0 stops
+ * watching): during rg_backward and rg_backward_seed on this tape, fn(user, i)
+ * runs, on the sweeping thread, once the gradient of watched[i] is final for
+ * the sweep: after the earliest entry that reads it has run its backward rule
+ * and after any work deferred on it (rg_tape_hold_grad) is released.  A watched
+ * tensor the sweep never reaches is not reported.  0 or -1. */
+int rg_tape_watch_grads(rg_tape *tp, rg_tensor *const *watched, int n,
+                        void (*fn)(void *user, int i), void *user);
+/* For backward rules that add to a leaf's gradient after the sweep has passed
+ * it (rg_tape_defer): hold keeps its readiness back, release (once the deferred
+ * work has added its part) gives it.  No effect on a tensor not watched. */
+void rg_tape_hold_grad(rg_tape *tp, const rg_tensor *t);
+void rg_tape_release_grad(rg_tape *tp, const rg_tensor *t);
+
 /* Private gradients, for data parallelism: with this on, the gradients of
  * persistent tensors (parameters) that backward on this tape computes go to
  * buffers of the tape instead of t->grad, so several threads, each with its own

@@ -105,6 +105,8 @@ void rg_tape_free(rg_tape *tp) {
     chunks_free(tp->chunks);
     free(tp->entries);
     free(tp->pg);
+    free(tp->watch);
+    free(tp->watch_order);
     free(tp);
 }
 
@@ -154,6 +156,114 @@ void **rg_tape_slot(rg_tape *tp, const void *key) {
     }
     RG_ASSERT(!"more than RG_MAX_SLOTS tape slots in use");
     return NULL;
+}
+
+/* ---- gradients as they become final ----------------------------------------- */
+
+static int watch_by_ptr(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t)((const struct rg_watch *)a)->t;
+    uintptr_t y = (uintptr_t)((const struct rg_watch *)b)->t;
+    return (x > y) - (x < y);
+}
+
+static int watch_latest_first(const void *a, const void *b) {
+    int32_t x = (*(struct rg_watch *const *)a)->first, y = (*(struct rg_watch *const *)b)->first;
+    return (x < y) - (x > y);
+}
+
+static struct rg_watch *watch_find(const rg_tape *tp, const rg_tensor *t) {
+    if (!tp || !tp->n_watch) return NULL;
+    struct rg_watch key = {.t = t};
+    return bsearch(&key, tp->watch, (size_t)tp->n_watch, sizeof key, watch_by_ptr);
+}
+
+int rg_tape_watch_grads(rg_tape *tp, rg_tensor *const *watched, int n,
+                        void (*fn)(void *user, int i), void *user) {
+    if (!tp) {
+        rg_set_error("rg_tape_watch_grads: tape is NULL");
+        return -1;
+    }
+    if (n < 0 || (n > 0 && (!watched || !fn)))
+        return rg_op_error(tp, "rg_tape_watch_grads: %s",
+                           n < 0 ? "n is negative"
+                           : !watched ? "the tensors are NULL" : "the function is NULL");
+    for (int i = 0; i < n; ++i)
+        if (!watched[i] || !(watched[i]->flags & RG_PERSISTENT))
+            return rg_op_error(tp, "rg_tape_watch_grads: tensor %d is %s", i,
+                               watched[i] ? "not persistent (not a parameter)" : "NULL");
+    struct rg_watch *w = n ? calloc((size_t)n, sizeof *w) : NULL;
+    struct rg_watch **order = n ? calloc((size_t)n, sizeof *order) : NULL;
+    if (n && (!w || !order)) {
+        free(w);
+        free(order);
+        return rg_op_error(tp, "rg_tape_watch_grads: out of memory for %d tensors", n);
+    }
+    for (int i = 0; i < n; ++i) w[i] = (struct rg_watch){.t = watched[i], .i = i, .first = -1};
+    if (n) qsort(w, (size_t)n, sizeof *w, watch_by_ptr);
+    for (int i = 1; i < n; ++i)
+        if (w[i].t == w[i - 1].t) {
+            int a = w[i - 1].i, b = w[i].i;
+            free(w);
+            free(order);
+            return rg_op_error(tp, "rg_tape_watch_grads: tensors %d and %d are the same", a, b);
+        }
+    free(tp->watch);
+    free(tp->watch_order);
+    tp->watch = w;
+    tp->watch_order = order;
+    tp->n_watch = n;
+    tp->next_watch = n;
+    tp->watch_fn = fn;
+    tp->watch_user = user;
+    return 0;
+}
+
+static void watch_fire(rg_tape *tp, struct rg_watch *w) {
+    if (w->fired) return;
+    w->fired = true;
+    tp->watch_fn(tp->watch_user, w->i);
+}
+
+void rg_tape_hold_grad(rg_tape *tp, const rg_tensor *t) {
+    struct rg_watch *w = watch_find(tp, t);
+    if (w && !w->fired) w->held = true;
+}
+
+void rg_tape_release_grad(rg_tape *tp, const rg_tensor *t) {
+    struct rg_watch *w = watch_find(tp, t);
+    if (!w || !w->held) return;
+    w->held = false;
+    if (w->passed) watch_fire(tp, w);
+}
+
+/* Before a sweep from entry `top`: the earliest reader of every watched tensor. */
+static void watch_begin(rg_tape *tp, int32_t top) {
+    if (!tp->n_watch) return;
+    for (int k = 0; k < tp->n_watch; ++k) {
+        struct rg_watch *w = &tp->watch[k];
+        w->first = -1;
+        w->held = w->passed = w->fired = false;
+        tp->watch_order[k] = w;
+    }
+    for (int32_t i = 0; i <= top; ++i) {
+        const rg_entry *e = &tp->entries[i];
+        for (int j = 0; j < e->n_in; ++j) {
+            if (e->in[j]->node >= 0) continue;
+            struct rg_watch *w = watch_find(tp, e->in[j]);
+            if (w && w->first < 0) w->first = i;
+        }
+    }
+    qsort(tp->watch_order, (size_t)tp->n_watch, sizeof *tp->watch_order, watch_latest_first);
+    tp->next_watch = 0;
+}
+
+/* The sweep is about to run entry i: every watched tensor first read after it is final. */
+static void watch_reach(rg_tape *tp, int32_t i) {
+    while (tp->next_watch < tp->n_watch && tp->watch_order[tp->next_watch]->first > i) {
+        struct rg_watch *w = tp->watch_order[tp->next_watch++];
+        w->passed = true;
+        if (!w->held) watch_fire(tp, w);
+    }
 }
 
 /* Runs the work that backward rules deferred to the end of the sweep. */
@@ -463,7 +573,9 @@ static int backward(const char *fn, rg_tape *tp, rg_tensor *t, const rg_tensor *
     if (!g) return -1;
     add_seed(t, g, seed);
 
+    watch_begin(tp, t->node);
     for (int32_t i = t->node; i >= 0; --i) {
+        watch_reach(tp, i);
         rg_entry *e = &tp->entries[i];
         bool any = false;
         for (int k = 0; k < e->n_out; ++k) any |= e->out[k]->grad != NULL;
@@ -485,7 +597,9 @@ static int backward(const char *fn, rg_tape *tp, rg_tensor *t, const rg_tensor *
                                        e->op->name, j, rg_shape_str(x, s1, sizeof s1));
             }
     }
+    watch_reach(tp, -1);
     run_deferred(tp);
+    tp->next_watch = tp->n_watch;
     return tp->failed ? -1 : 0;
 }
 

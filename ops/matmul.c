@@ -220,6 +220,7 @@ static void dw_flush(rg_tape *tp, void *ctx) {
         size_t es = rg_dtype_size(W->dtype);
         if (!g->head->next) {
             dw_gemm_rows(g, g->head->dy, g->head->x, g->head->N);
+            rg_tape_release_grad(tp, W);
             continue;
         }
         int64_t cap = g->rows < DW_BLOCK ? g->rows : DW_BLOCK;
@@ -241,6 +242,7 @@ static void dw_flush(rg_tape *tp, void *ctx) {
             fill += it->N;
         }
         if (fill) dw_gemm_rows(g, dyb, xb, fill);
+        rg_tape_release_grad(tp, W);
     }
     *slot = NULL;
 }
@@ -276,6 +278,7 @@ bool rg_defer_weight_grad(rg_tape *tp, rg_tensor *W, void *dW, const void *dy, c
         g->head = it;
     g->tail = it;
     g->rows += N;
+    rg_tape_hold_grad(tp, W);
     return true;
 }
 

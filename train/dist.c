@@ -3,6 +3,7 @@
  * PMI_SIZE or PMIX_RANK); one process otherwise, where every collective is the
  * identity.  Only the thread that called rg_dist_init calls MPI
  * (MPI_THREAD_FUNNELED). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -213,5 +214,220 @@ int rg_dist_broadcast_params(rg_params *P, int root)
         if (rg_dist_broadcast(t->data, t->numel * (int64_t)rg_dtype_size(t->dtype), root) != 0)
             return -1;
     }
+    return 0;
+}
+
+/* ---- the gradient exchange that overlaps backward --------------------------- */
+
+typedef struct xbucket {
+    int first, count;  /* positions in x->order */
+    int64_t n;         /* values */
+    rg_dtype dtype;
+    void *stage;       /* NULL: one tensor, summed in place */
+    int pending;       /* gradients not final yet */
+} xbucket;
+
+struct rg_dist_exchange {
+    rg_params *P;
+    int n_params;
+    int *order;        /* registry indices, last first (zero-size ones left out) */
+    int *bucket_of;    /* per registry index; -1: none */
+    bool *ready;       /* per registry index, this step */
+    xbucket *b;
+    int n_buckets, next; /* next bucket to send */
+#ifdef RG_HAVE_MPI
+    MPI_Request *req;    /* per bucket */
+#endif
+};
+
+void rg_dist_exchange_free(rg_dist_exchange *x)
+{
+    if (!x)
+        return;
+    for (int k = 0; k < x->n_buckets; k++)
+        free(x->b[k].stage);
+    free(x->b);
+#ifdef RG_HAVE_MPI
+    free(x->req);
+#endif
+    free(x->order);
+    free(x->bucket_of);
+    free(x->ready);
+    free(x);
+}
+
+/* cuts x->order into buckets of about cap bytes, one dtype each */
+static int plan_buckets(rg_dist_exchange *x, int n_order, int64_t cap)
+{
+    for (int at = 0; at < n_order;) {
+        rg_tensor *t = rg_params_at(x->P, x->order[at], NULL);
+        xbucket *b = &x->b[x->n_buckets++];
+        *b = (xbucket){.first = at, .dtype = t->dtype};
+        int64_t es = (int64_t)rg_dtype_size(t->dtype);
+        while (at < n_order) {
+            rg_tensor *u = rg_params_at(x->P, x->order[at], NULL);
+            if (b->count > 0 && (u->dtype != b->dtype || (b->n + u->numel) * es > cap))
+                break;
+            if (u->numel > (1ll << 30)) {
+                rg_set_error("rg_dist_exchange_new: a parameter of %lld values is more than "
+                             "one exchange takes", (long long)u->numel);
+                return -1;
+            }
+            x->bucket_of[x->order[at]] = x->n_buckets - 1;
+            b->n += u->numel;
+            b->count++;
+            at++;
+            if (b->n * es > cap)
+                break;
+        }
+        if (b->count > 1 && !(b->stage = malloc((size_t)(b->n * es)))) {
+            rg_set_error("rg_dist_exchange_new: out of memory for a bucket of %lld values",
+                         (long long)b->n);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+rg_dist_exchange *rg_dist_exchange_new(rg_params *P, int64_t bucket_bytes)
+{
+    int n = P ? rg_params_count(P) : 0;
+    if (!P || bucket_bytes < 0) {
+        rg_set_error("rg_dist_exchange_new: %s", P ? "bucket_bytes is negative" : "P is NULL");
+        return NULL;
+    }
+    rg_dist_exchange *x = calloc(1, sizeof *x);
+    if (x) {
+        x->P = P;
+        x->n_params = n;
+        x->order = calloc((size_t)n + 1, sizeof *x->order);
+        x->bucket_of = calloc((size_t)n + 1, sizeof *x->bucket_of);
+        x->ready = calloc((size_t)n + 1, sizeof *x->ready);
+        x->b = calloc((size_t)n + 1, sizeof *x->b);
+    }
+    bool req_ok = true;
+#ifdef RG_HAVE_MPI
+    if (x) {
+        x->req = calloc((size_t)n + 1, sizeof *x->req);
+        req_ok = x->req != NULL;
+    }
+#endif
+    if (!x || !x->order || !x->bucket_of || !x->ready || !x->b || !req_ok) {
+        rg_dist_exchange_free(x);
+        rg_set_error("rg_dist_exchange_new: out of memory");
+        return NULL;
+    }
+    int n_order = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        rg_tensor *t = rg_params_at(P, i, NULL);
+        x->bucket_of[i] = -1;
+        if (t->numel > 0 && (t->flags & RG_REQUIRES_GRAD))
+            x->order[n_order++] = i;
+    }
+    if (plan_buckets(x, n_order, bucket_bytes > 0 ? bucket_bytes : 1 << 20) != 0) {
+        rg_dist_exchange_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+int rg_dist_exchange_buckets(const rg_dist_exchange *x)
+{
+    return x ? x->n_buckets : 0;
+}
+
+void rg_dist_exchange_begin(rg_dist_exchange *x)
+{
+    if (!x)
+        return;
+    for (int i = 0; i < x->n_params; i++)
+        x->ready[i] = false;
+    for (int k = 0; k < x->n_buckets; k++)
+        x->b[k].pending = x->b[k].count;
+    x->next = 0;
+}
+
+#ifdef RG_HAVE_MPI
+/* bucket k's values (staged, or the tensor's own gradient) out to the others */
+static void send_bucket(rg_dist_exchange *x, int k)
+{
+    xbucket *b = &x->b[k];
+    size_t es = rg_dtype_size(b->dtype);
+    void *buf = b->stage;
+    for (int p = 0, at = 0; p < b->count; p++) {
+        rg_tensor *t = rg_params_at(x->P, x->order[b->first + p], NULL);
+        void *g = rg_grad(NULL, t); /* zeros where no gradient reached this rank */
+        if (!g) { /* the others wait for this bucket: end the job */
+            fprintf(stderr, "rank %d: %s\n", g_rank, rg_last_error());
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        if (b->stage)
+            memcpy((char *)b->stage + (size_t)at * es, g, (size_t)t->numel * es);
+        else
+            buf = g;
+        at += (int)t->numel;
+    }
+    MPI_Iallreduce(MPI_IN_PLACE, buf, (int)b->n, b->dtype == RG_F32 ? MPI_FLOAT : MPI_DOUBLE,
+                   MPI_SUM, MPI_COMM_WORLD, &x->req[k]);
+}
+
+/* buckets whose gradients are all final, in order; then a turn for the
+ * library to move what is in flight */
+static void send_ready(rg_dist_exchange *x)
+{
+    while (x->next < x->n_buckets && x->b[x->next].pending == 0) {
+        send_bucket(x, x->next);
+        x->next++;
+    }
+    int done;
+    if (x->next > 0)
+        MPI_Testall(x->next, x->req, &done, MPI_STATUSES_IGNORE);
+}
+#endif
+
+void rg_dist_exchange_ready(rg_dist_exchange *x, int i)
+{
+    if (!x || i < 0 || i >= x->n_params || x->ready[i])
+        return;
+    x->ready[i] = true;
+    int k = x->bucket_of[i];
+    if (k >= 0)
+        x->b[k].pending--;
+#ifdef RG_HAVE_MPI
+    if (g_mpi && g_size > 1 && k >= 0 && x->b[k].pending == 0)
+        send_ready(x);
+#endif
+}
+
+int rg_dist_exchange_end(rg_dist_exchange *x, double *wait_seconds)
+{
+    if (wait_seconds)
+        *wait_seconds = 0;
+    if (!x)
+        return 0;
+    for (int i = 0; i < x->n_params; i++)
+        if (!x->ready[i]) {
+            x->ready[i] = true;
+            if (x->bucket_of[i] >= 0)
+                x->b[x->bucket_of[i]].pending--;
+        }
+#ifdef RG_HAVE_MPI
+    if (g_mpi && g_size > 1) {
+        send_ready(x);
+        double t0 = MPI_Wtime();
+        MPI_Waitall(x->n_buckets, x->req, MPI_STATUSES_IGNORE);
+        for (int k = 0; k < x->n_buckets; k++) {
+            xbucket *b = &x->b[k];
+            size_t es = rg_dtype_size(b->dtype);
+            for (int p = 0, at = 0; b->stage && p < b->count; p++) {
+                rg_tensor *t = rg_params_at(x->P, x->order[b->first + p], NULL);
+                memcpy(t->grad, (char *)b->stage + (size_t)at * es, (size_t)t->numel * es);
+                at += (int)t->numel;
+            }
+        }
+        if (wait_seconds)
+            *wait_seconds = MPI_Wtime() - t0;
+    }
+#endif
     return 0;
 }

@@ -189,6 +189,26 @@ int rg_dist_broadcast_params(rg_params *P, int root);
 int rg_dist_sum_grads(rg_params *P);
 int rg_dist_average_grads(rg_params *P);
 
+/* A gradient exchange that overlaps backward.  The registry's gradients go in
+ * buckets of about bucket_bytes (0: 1 MiB; a bigger tensor is a bucket of its
+ * own, summed in place), in reverse registry order — the last layers' gradients
+ * are final first.  Each step: begin; ready(i) as tensor i's gradient becomes
+ * final (rg_tape_watch_grads calls it during the sweep); a bucket whose
+ * gradients are all final goes out at once as a non-blocking allreduce
+ * (MPI_Iallreduce), always in bucket order, so every rank starts the same
+ * collectives in the same order whatever order its sweep finished them in; end
+ * sends what is left and waits: then every gradient is the sum over the ranks.
+ * Every rank must call end every step, failed or not.  On one process begin,
+ * ready and end do nothing.  end: 0 or -1; *wait_seconds (may be NULL) gets the
+ * time end spent waiting. */
+typedef struct rg_dist_exchange rg_dist_exchange;
+rg_dist_exchange *rg_dist_exchange_new(rg_params *P, int64_t bucket_bytes);
+void rg_dist_exchange_free(rg_dist_exchange *x);
+void rg_dist_exchange_begin(rg_dist_exchange *x);
+void rg_dist_exchange_ready(rg_dist_exchange *x, int i);
+int rg_dist_exchange_end(rg_dist_exchange *x, double *wait_seconds);
+int rg_dist_exchange_buckets(const rg_dist_exchange *x);
+
 /* ---- the trainer: one step ---------------------------------------------------------- */
 /* What a program supplies.  Callbacks get `user`.  A step: next_batch (serial,
  * on every rank: the same global batch), then shard_loss on every shard in

@@ -36,6 +36,7 @@ struct rg_trainer {
     double *flat;                   /* det: total_units vectors of n_values */
     rg_rng batch_rng, drop_rng;
     double comm_seconds;            /* spent in the ranks' exchanges */
+    rg_dist_exchange *x;            /* default mode on several ranks */
 };
 
 /* default mode: this rank's rows, one shard per thread */
@@ -96,6 +97,34 @@ static int plan_det(rg_trainer *t, int threads)
     return 0;
 }
 
+static void grad_ready(void *user, int i)
+{
+    rg_dist_exchange_ready(((rg_trainer *)user)->x, i);
+}
+
+/* several ranks: the gradients summed in buckets; with one shard per rank its
+ * tape's gradients are the rank's, so the buckets go out during the sweep */
+static int plan_exchange(rg_trainer *t)
+{
+    int n = rg_params_count(t->task.P);
+    if (!(t->x = rg_dist_exchange_new(t->task.P, 0)))
+        return -1;
+    if (t->workers > 1 || n == 0)
+        return 0;
+    rg_tensor **all = malloc((size_t)n * sizeof *all);
+    if (!all) {
+        rg_set_error("rg_trainer_new: out of memory");
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        all[i] = rg_params_at(t->task.P, i, NULL);
+    int rc = rg_tape_watch_grads(t->tp[0], all, n, grad_ready, t);
+    free(all);
+    if (rc != 0)
+        rg_set_error("rg_trainer_new: %s", rg_tape_error(t->tp[0]));
+    return rc;
+}
+
 rg_trainer *rg_trainer_new(const rg_fit_task *task, const rg_trainer_config *c)
 {
     if (!task || !c || !task->P || !task->shard_loss || !task->next_batch || task->batch < 1) {
@@ -136,6 +165,8 @@ rg_trainer *rg_trainer_new(const rg_fit_task *task, const rg_trainer_config *c)
         if (!t->tp[k])
             rg_set_error("rg_trainer_new: out of memory for a tape");
     }
+    if (ok && !t->det && t->ranks > 1)
+        ok = plan_exchange(t) == 0;
     if (!ok) {
         rg_trainer_free(t);
         return NULL;
@@ -150,6 +181,7 @@ void rg_trainer_free(rg_trainer *t)
     for (int k = 0; k < t->workers; k++)
         rg_tape_free(t->tp[k]);
     rg_optim_free(t->opt);
+    rg_dist_exchange_free(t->x);
     free(t->flat);
     free(t);
 }
@@ -283,6 +315,8 @@ static int forward_backward(rg_trainer *t, double *loss)
 {
     for (int k = 0; t->seeded && k < t->total_units; k++)
         t->seed[k] = rg_rng_next(&t->drop_rng);
+    if (t->x)
+        rg_dist_exchange_begin(t->x);
     if (rg_parallel_run(t->workers, run_worker, t) != 0)
         return -1;
     const char *err = NULL;
@@ -291,8 +325,15 @@ static int forward_backward(rg_trainer *t, double *loss)
         err = t->err[j];
     for (int k = 0; k < t->n_units; k++)
         sum += t->loss[k];
-    /* every rank learns whether any failed, and the loss of the default mode */
-    double agree[2] = {t->det ? 0 : sum, err ? 1 : 0}, c0 = rg_now();
+    for (int j = 1; !err && !t->det && j < t->workers; j++) /* tape 0 wrote the gradients */
+        if (rg_tape_reduce_grads(t->tp[j]) != 0)
+            err = rg_tape_error(t->tp[j]);
+    /* every rank: the rest of the gradients' buckets (failed or not: the
+     * collectives must match), then whether any failed, and the loss */
+    double c0 = rg_now();
+    if (t->x)
+        rg_dist_exchange_end(t->x, NULL);
+    double agree[2] = {t->det ? 0 : sum, err ? 1 : 0};
     rg_dist_sum(agree, 2);
     t->comm_seconds += rg_now() - c0;
     if (err || agree[1] > 0) {
@@ -300,16 +341,13 @@ static int forward_backward(rg_trainer *t, double *loss)
         return -1;
     }
     sum = agree[0];
-    for (int j = 1; !t->det && j < t->workers; j++) /* tape 0 wrote the gradients directly */
-        if (rg_tape_reduce_grads(t->tp[j]) != 0) {
-            rg_set_error("%s", rg_tape_error(t->tp[j]));
+    if (t->det) {
+        c0 = rg_now();
+        int rc = tree_sum(t, &sum);
+        t->comm_seconds += rg_now() - c0;
+        if (rc != 0)
             return -1;
-        }
-    c0 = rg_now();
-    int rc = t->det ? tree_sum(t, &sum) : rg_dist_sum_grads(t->task.P);
-    t->comm_seconds += rg_now() - c0;
-    if (rc != 0)
-        return -1;
+    }
     *loss = sum;
     if (!isfinite(sum)) {
         rg_set_error("the loss is %s", isnan(sum) ? "NaN" : "infinite");
