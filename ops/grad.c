@@ -8,6 +8,17 @@
  * rg_autograd), to any order.  The entries it appends lie beyond the ones it
  * walks, so the walk never sees them.  Tensors' .grad buffers are not touched.
  *
+ * Where a gradient goes.  A tensor's gradient so far is a map item: one dense
+ * tensor (the sum of the full-size gradients the rules gave it) and a list of
+ * parts that rules handed over instead (rg_autograd_band, _rows, _wgrad in
+ * ops_internal.h): a band of it (a slice's gradient), rows of it (an
+ * index_select's), or a product dy^T x (a weight's gradient at one step).
+ * The parts are joined once, with differentiable ops, when the gradient is
+ * complete: when the walk reaches the entry that made the tensor, or at the
+ * end for the inputs.  T slices of one tensor then cost one concat with zero
+ * gaps instead of T full-size zero-padded tensors and T full-size adds, and
+ * T per-step weight products one GEMM over all steps.
+ *
  * rg_gradgradcheck compares second derivatives with central differences of
  * the analytic gradient, in the style of rg_gradcheck. */
 #include <math.h>
@@ -16,12 +27,33 @@
 
 #include "ops_internal.h"
 
-/* tensor -> its gradient so far (a tensor on the tape) */
+/* a part of a gradient handed over by a rule, joined when the gradient is complete */
+typedef enum { PART_BAND, PART_ROWS, PART_WGRAD } part_kind;
+typedef struct part {
+    part_kind kind;
+    int axis;      /* BAND, ROWS */
+    int64_t start; /* BAND: where g starts along the axis */
+    rg_tensor *g;  /* BAND, ROWS: the values; WGRAD: dy [N,O] */
+    rg_tensor *x;  /* ROWS: ids I32 [K]; WGRAD: x [N,I] */
+    int seq;       /* order of arrival: joins are deterministic */
+} part;
+
+/* tensor -> its gradient so far: a dense tensor on the tape (or NULL) plus parts */
 typedef struct grad_item {
     const rg_tensor *t;
     rg_tensor *g;
+    part *parts;
+    int n_parts, cap_parts;
     UT_hash_handle hh;
 } grad_item;
+
+/* one rg_autograd call, for the rules that hand over parts (one per thread at a time) */
+typedef struct ag_call {
+    rg_tape *tp;
+    grad_item **map;
+    struct ag_call *prev;
+} ag_call;
+static _Thread_local ag_call *current_call;
 
 static grad_item *find(grad_item *map, const rg_tensor *t) {
     grad_item *it;
@@ -29,27 +61,195 @@ static grad_item *find(grad_item *map, const rg_tensor *t) {
     return it;
 }
 
+static grad_item *find_or_add(rg_tape *tp, grad_item **map, const rg_tensor *t) {
+    grad_item *it = find(*map, t);
+    if (it) return it;
+    it = calloc(1, sizeof *it);
+    if (!it) {
+        rg_op_error(tp, "rg_autograd: out of memory");
+        return NULL;
+    }
+    it->t = t;
+    HASH_ADD_PTR(*map, t, it);
+    return it;
+}
+
 /* map[t] += g (a new item, or an rg_add) */
 static int accumulate(rg_tape *tp, grad_item **map, const rg_tensor *t, rg_tensor *g) {
-    grad_item *it = find(*map, t);
-    if (it) {
-        it->g = rg_add(tp, it->g, g);
-        return it->g ? 0 : -1;
-    }
-    it = malloc(sizeof *it);
-    if (!it) return rg_op_error(tp, "rg_autograd: out of memory");
-    it->t = t;
-    it->g = g;
-    HASH_ADD_PTR(*map, t, it);
-    return 0;
+    grad_item *it = find_or_add(tp, map, t);
+    if (!it) return -1;
+    it->g = it->g ? rg_add(tp, it->g, g) : g;
+    return it->g ? 0 : -1;
 }
 
 static void free_map(grad_item *map) {
     grad_item *it, *tmp;
     HASH_ITER(hh, map, it, tmp) {
         HASH_DEL(map, it);
+        free(it->parts);
         free(it);
     }
+}
+
+/* ---- parts of gradients, and their joins ----------------------------------------- */
+
+/* 1: the part is queued for t (or dropped: t needs no gradient); 0: no rg_autograd
+ * is running on tp, the rule builds the gradient itself; -1: out of memory */
+static int add_part(rg_tape *tp, const rg_tensor *t, part p) {
+    ag_call *c = current_call;
+    if (!c || c->tp != tp) return 0;
+    if (!t || !(t->flags & RG_REQUIRES_GRAD)) return 1;
+    grad_item *it = find_or_add(tp, c->map, t);
+    if (!it) return -1;
+    if (it->n_parts == it->cap_parts) {
+        int cap = it->cap_parts ? 2 * it->cap_parts : 8;
+        part *q = realloc(it->parts, (size_t)cap * sizeof *q);
+        if (!q) return rg_op_error(tp, "rg_autograd: out of memory");
+        it->parts = q;
+        it->cap_parts = cap;
+    }
+    p.seq = it->n_parts;
+    it->parts[it->n_parts++] = p;
+    return 1;
+}
+
+int rg_autograd_band(rg_tape *tp, const rg_tensor *x, int axis, int64_t start, rg_tensor *g) {
+    if (!x || !g || x->rank == 0 || axis < 0 || axis >= x->rank || g->rank != x->rank ||
+        g->dtype != x->dtype)
+        return 0;
+    return add_part(tp, x, (part){PART_BAND, axis, start, g, NULL, 0});
+}
+
+int rg_autograd_rows(rg_tape *tp, const rg_tensor *x, int axis, rg_tensor *ids, rg_tensor *g) {
+    if (!x || !g || !ids || x->rank == 0 || ids->rank != 1 || axis < 0 || axis >= x->rank ||
+        g->rank != x->rank || g->dtype != x->dtype)
+        return 0;
+    return add_part(tp, x, (part){PART_ROWS, axis, 0, g, ids, 0});
+}
+
+int rg_autograd_wgrad(rg_tape *tp, const rg_tensor *W, rg_tensor *dy, rg_tensor *x) {
+    if (!W || !dy || !x || W->rank != 2 || dy->rank != 2 || x->rank != 2 ||
+        dy->shape[1] != W->shape[0] || x->shape[1] != W->shape[1] ||
+        dy->shape[0] != x->shape[0] || dy->dtype != W->dtype || x->dtype != W->dtype)
+        return 0;
+    return add_part(tp, W, (part){PART_WGRAD, 0, 0, dy, x, 0});
+}
+
+/* by kind, axis, start, length, then arrival */
+static int part_order(const void *pa, const void *pb) {
+    const part *a = pa, *b = pb;
+    if (a->kind != b->kind) return a->kind < b->kind ? -1 : 1;
+    if (a->axis != b->axis) return a->axis < b->axis ? -1 : 1;
+    if (a->kind == PART_BAND) {
+        if (a->start != b->start) return a->start < b->start ? -1 : 1;
+        int64_t la = a->g->shape[a->axis], lb = b->g->shape[b->axis];
+        if (la != lb) return la < lb ? -1 : 1;
+    }
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* zeros like t with length len along axis */
+static rg_tensor *zeros_band(rg_tape *tp, const rg_tensor *t, int axis, int64_t len) {
+    int64_t shape[RG_MAX_RANK];
+    memcpy(shape, t->shape, sizeof shape);
+    shape[axis] = len;
+    return rg_zeros(tp, t->dtype, t->rank, shape);
+}
+
+/* sum += a (sum NULL: a) */
+static int add_to(rg_tape *tp, rg_tensor **sum, rg_tensor *a) {
+    *sum = *sum ? rg_add(tp, *sum, a) : a;
+    return *sum ? 0 : -1;
+}
+
+/* Bands p[0..n) of t along one axis, sorted by start: bands of one range are
+ * added first; then each layer of bands that do not overlap becomes one concat
+ * with zero gaps (one layer unless bands overlap partly). */
+static int join_bands(rg_tape *tp, const rg_tensor *t, part *p, int n, rg_tensor **sum) {
+    int ax = p[0].axis, m = 0;
+    for (int k = 0; k < n; ++k) { /* one part per distinct non-empty range */
+        if (p[k].g->shape[ax] == 0) continue;
+        if (m > 0 && p[m - 1].start == p[k].start &&
+            p[m - 1].g->shape[ax] == p[k].g->shape[ax]) {
+            if (!(p[m - 1].g = rg_add(tp, p[m - 1].g, p[k].g))) return -1;
+            continue;
+        }
+        p[m++] = p[k];
+    }
+    int64_t L = t->shape[ax];
+    rg_tensor **cat = malloc((size_t)(2 * m + 1) * sizeof *cat);
+    bool *used = calloc((size_t)m + 1, 1);
+    int rc = cat && used ? 0 : rg_op_error(tp, "rg_autograd: out of memory");
+    for (int done = 0; rc == 0 && done < m;) {
+        int nc = 0;
+        int64_t end = 0;
+        for (int k = 0; rc == 0 && k < m; ++k) {
+            if (used[k] || p[k].start < end) continue;
+            if (p[k].start > end && !(cat[nc++] = zeros_band(tp, t, ax, p[k].start - end)))
+                rc = -1;
+            cat[nc++] = p[k].g;
+            end = p[k].start + p[k].g->shape[ax];
+            used[k] = true;
+            ++done;
+        }
+        if (rc == 0 && end < L && !(cat[nc++] = zeros_band(tp, t, ax, L - end))) rc = -1;
+        if (rc == 0)
+            rc = add_to(tp, sum, nc == 1 ? cat[0] : rg_concat(tp, nc, cat, ax));
+    }
+    free(cat);
+    free(used);
+    return rc;
+}
+
+/* Rows p[0..n) of t along one axis: one index_add of all ids and all values. */
+static int join_rows(rg_tape *tp, const rg_tensor *t, part *p, int n, rg_tensor **sum) {
+    int ax = p[0].axis;
+    rg_tensor **v = malloc(2 * (size_t)n * sizeof *v);
+    if (!v) return rg_op_error(tp, "rg_autograd: out of memory");
+    for (int k = 0; k < n; ++k) {
+        v[k] = p[k].x;
+        v[n + k] = p[k].g;
+    }
+    rg_tensor *ids = n == 1 ? v[0] : rg_concat(tp, n, v, 0);
+    rg_tensor *src = n == 1 ? v[n] : rg_concat(tp, n, v + n, ax);
+    free(v);
+    rg_tensor *z = rg_zeros(tp, t->dtype, t->rank, t->shape);
+    return add_to(tp, sum, rg_index_add(tp, z, ax, ids, src));
+}
+
+/* Weight products p[0..n): sum_k dy_k^T x_k as one product of the stacked rows. */
+static int join_wgrads(rg_tape *tp, part *p, int n, rg_tensor **sum) {
+    rg_tensor **v = malloc(2 * (size_t)n * sizeof *v);
+    if (!v) return rg_op_error(tp, "rg_autograd: out of memory");
+    for (int k = 0; k < n; ++k) {
+        v[k] = p[k].g;
+        v[n + k] = p[k].x;
+    }
+    rg_tensor *dy = n == 1 ? v[0] : rg_concat(tp, n, v, 0);
+    rg_tensor *x = n == 1 ? v[n] : rg_concat(tp, n, v + n, 0);
+    free(v);
+    return add_to(tp, sum, rg_matmul_t(tp, dy, x, true, false));
+}
+
+/* it->g = the dense gradient plus every part, joined; the parts are gone */
+static int settle(rg_tape *tp, grad_item *it) {
+    if (!it || it->n_parts == 0) return 0;
+    part *p = it->parts;
+    int n = it->n_parts, rc = 0;
+    qsort(p, (size_t)n, sizeof *p, part_order);
+    rg_tensor *sum = it->g;
+    for (int a = 0, b; rc == 0 && a < n; a = b) {
+        for (b = a + 1; b < n && p[b].kind == p[a].kind && p[b].axis == p[a].axis;) ++b;
+        rc = p[a].kind == PART_BAND   ? join_bands(tp, it->t, p + a, b - a, &sum)
+             : p[a].kind == PART_ROWS ? join_rows(tp, it->t, p + a, b - a, &sum)
+                                      : join_wgrads(tp, p + a, b - a, &sum);
+    }
+    it->n_parts = 0;
+    if (rc != 0) return -1;
+    if (sum && !rg_same_shape(sum, it->t))
+        sum = rg_reshape(tp, sum, it->t->rank, it->t->shape);
+    it->g = sum;
+    return it->g || !sum ? 0 : -1;
 }
 
 static bool wants_grad(const rg_entry *e) {
@@ -65,6 +265,7 @@ static int visit(rg_tape *tp, size_t i, grad_item **map) {
     bool any = false;
     for (int k = 0; k < e.n_out; ++k) {
         grad_item *it = e.out[k] ? find(*map, e.out[k]) : NULL;
+        if (settle(tp, it) != 0) return -1;
         dout[k] = it ? it->g : NULL;
         any = any || dout[k];
     }
@@ -117,6 +318,8 @@ int rg_autograd(rg_tape *tp, int n_out, rg_tensor *const *outputs, rg_tensor *co
     size_t end = rg_tape_entries(tp);
     bool was = rg_tape_set_grad_enabled(tp, create_graph && rg_tape_grad_enabled(tp));
     grad_item *map = NULL;
+    ag_call call = {tp, &map, current_call};
+    current_call = &call;
     int rc = seed_outputs(tp, n_out, outputs, seeds, &map);
     for (size_t i = end; rc == 0 && i-- > 0;) rc = visit(tp, i, &map);
     for (int j = 0; rc == 0 && j < n_in; ++j) {
@@ -125,10 +328,16 @@ int rg_autograd(rg_tape *tp, int n_out, rg_tensor *const *outputs, rg_tensor *co
             break;
         }
         grad_item *it = find(map, inputs[j]);
-        grads[j] = it ? it->g
-                      : rg_zeros(tp, inputs[j]->dtype, inputs[j]->rank, inputs[j]->shape);
+        if (settle(tp, it) != 0) {
+            rc = -1;
+            break;
+        }
+        grads[j] = it && it->g ? it->g
+                               : rg_zeros(tp, inputs[j]->dtype, inputs[j]->rank,
+                                          inputs[j]->shape);
         if (!grads[j]) rc = -1;
     }
+    current_call = call.prev;
     rg_tape_set_grad_enabled(tp, was);
     free_map(map);
     if (rc != 0)

@@ -127,10 +127,13 @@ static void index_select_backward(rg_tape *tp, rg_entry *e) {
     });
 }
 
-/* recorded: dx = index_add(zeros like x, axis, ids, dy) */
+/* recorded: dx = index_add(zeros like x, axis, ids, dy), as rows of x's gradient
+ * that rg_autograd joins with x's other rows (one index_add for T selections) */
 static int index_select_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
                               rg_tensor **din) {
     const rg_tensor *x = e->in[0];
+    int taken = rg_autograd_rows(tp, x, (int)e->attr.i[0], e->in[1], dout[0]);
+    if (taken != 0) return taken > 0 ? 0 : -1;
     rg_tensor *z = rg_zeros(tp, x->dtype, x->rank, x->shape);
     din[0] = rg_index_add(tp, z, (int)e->attr.i[0], e->in[1], dout[0]);
     return din[0] ? 0 : -1;

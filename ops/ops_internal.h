@@ -84,6 +84,20 @@ static inline void rg_set_out_shape(rg_tensor *o, rg_dtype dt, int rank, const i
 bool rg_defer_weight_grad(rg_tape *tp, rg_tensor *W, void *dW, const void *dy, const void *x,
                           int64_t N);
 
+/* For recorded backward rules (backward_graph): instead of a full-size gradient
+ * of input x, hand rg_autograd a part of it, joined with x's other parts once
+ * x's gradient is complete (ops/grad.c: one concat, index_add or GEMM over all
+ * parts, itself differentiable).  The part's tensors must be graph tensors of
+ * the same dtype as x; the rule then leaves din[i] NULL for it.
+ *   band:  x[.., start:start+len, ..] (axis) += g, g of x's shape with len on the axis
+ *   rows:  x[.., ids[k], ..] (axis) += g[.., k, ..], ids I32 [K] (index_select's rule)
+ *   wgrad: W [O,I] += dy^T x, dy [N,O], x [N,I] (a weight's gradient at one step)
+ * 1: taken (or dropped: x needs no gradient); 0: no rg_autograd runs on tp, or
+ * the shapes do not fit: build the gradient yourself; -1: out of memory. */
+int rg_autograd_band(rg_tape *tp, const rg_tensor *x, int axis, int64_t start, rg_tensor *g);
+int rg_autograd_rows(rg_tape *tp, const rg_tensor *x, int axis, rg_tensor *ids, rg_tensor *g);
+int rg_autograd_wgrad(rg_tape *tp, const rg_tensor *W, rg_tensor *dy, rg_tensor *x);
+
 /* C = alpha * op(A) op(B) + beta * C, row-major; op = transpose when t* is true.
  * OpenBLAS through CBLAS when built with it, else the built-in kernel. */
 void rg_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,

@@ -349,7 +349,9 @@ static int band_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
     }
     return 0;
 }
-/* dout placed in zeros: concat(zeros before, dout, zeros after) along the axis */
+/* dout as a band of the input's gradient, joined with the input's other bands by
+ * rg_autograd (one concat for T slices); alone: concat(zeros before, dout,
+ * zeros after) along the axis */
 static int slice_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
                        rg_tensor **din) {
     const rg_tensor *a = e->in[0];
@@ -359,6 +361,8 @@ static int slice_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
     }
     int ax = (int)e->attr.i[0];
     int64_t start = e->attr.i[1], len = e->attr.i[2], shape[RG_MAX_RANK];
+    int taken = rg_autograd_band(tp, a, ax, start, dout[0]);
+    if (taken != 0) return taken > 0 ? 0 : -1;
     int64_t sizes[3] = {start, len, a->shape[ax] - start - len};
     rg_tensor *parts[3];
     int n = 0;
