@@ -113,6 +113,26 @@ int rg_dist_sum(double *v, int n)
     return 0;
 }
 
+int rg_dist_sum_tensor(rg_tensor *t)
+{
+    if (!t || t->dtype == RG_I32) {
+        rg_set_error("rg_dist_sum_tensor: %s", t ? "the tensor is not float" : "tensor is NULL");
+        return -1;
+    }
+#ifdef RG_HAVE_MPI
+    if (g_mpi && g_size > 1) {
+        size_t es = rg_dtype_size(t->dtype);
+        for (int64_t at = 0; at < t->numel;) {
+            int chunk = t->numel - at > (1 << 30) ? 1 << 30 : (int)(t->numel - at);
+            MPI_Allreduce(MPI_IN_PLACE, (char *)t->data + (size_t)at * es, chunk,
+                          t->dtype == RG_F32 ? MPI_FLOAT : MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+            at += chunk;
+        }
+    }
+#endif
+    return 0;
+}
+
 int rg_dist_broadcast(void *data, int64_t bytes, int root)
 {
 #ifdef RG_HAVE_MPI

@@ -183,6 +183,7 @@ int rg_dist_size(void);
  * `all` in rank order; a registry's values from root; its gradients summed or
  * averaged over the ranks. */
 int rg_dist_sum(double *v, int n);
+int rg_dist_sum_tensor(rg_tensor *t); /* float values summed in place */
 int rg_dist_broadcast(void *data, int64_t bytes, int root);
 int rg_dist_gather_all(const double *mine, int64_t n_mine, double *all, const int64_t *counts);
 int rg_dist_broadcast_params(rg_params *P, int root);
@@ -244,8 +245,21 @@ typedef struct rg_fit_task {
     /* After shard's backward, on its thread, before its tape is reset: the
      * shard's rows of any carried state (it writes only rows [b0, b1)).  May be NULL. */
     void (*shard_done)(void *user, int shard, int64_t b0, int64_t b1);
-    /* Validation: the mean loss on held-out data (NaN when there is none).  May be NULL. */
+    /* Before a save on several ranks, on every rank: the carried state's rows,
+     * each written by the rank whose shard owns it, brought to every rank
+     * (rg_dist_sum_tensor of the rows with the others' rows zeroed, say), so
+     * rank 0 saves all of it.  May be NULL. */
+    void (*gather_state)(void *user);
+    /* Validation: the mean loss on held-out data (NaN when there is none).  May be NULL.
+     * Rank 0 runs it and tells the others. */
     int (*validate)(void *user, double *loss);
+    /* Validation split over the ranks (used instead of validate when set): the
+     * held-out data cut into val_pieces() pieces, a number that depends on the
+     * data alone; validate_piece gives piece k's summed loss and its count.
+     * Rank r of N takes pieces [U*r/N, U*(r+1)/N); the sums are added in piece
+     * order: the same bits for any number of ranks.  The loss: sum / count. */
+    int64_t (*val_pieces)(void *user);
+    int (*validate_piece)(void *user, int64_t k, double *sum, double *count);
     /* The model file's container (rg_checkpoint_from_params + the program's
      * metadata, such as the vocabulary); the core adds the run's metadata. */
     rg_safetensors *(*model_file)(void *user);

@@ -267,6 +267,8 @@ static int prepare(rg_run *r, rg_lr_schedule *sched)
 /* The checkpoint pair, written by rank 0; every rank learns whether it worked. */
 static int save_all(rg_run *r)
 {
+    if (rg_dist_size() > 1 && r->task->gather_state)
+        r->task->gather_state(r->task->user);
     int rc = rg_dist_rank() == 0 ? rg_run_save(r) : 0;
     if (rg_dist_size() > 1) {
         double shared = rc;
@@ -316,6 +318,45 @@ static double metric(const rg_run *r, double val_loss)
     return r->task->metric_of && !isnan(val_loss) ? r->task->metric_of(val_loss) : val_loss;
 }
 
+/* validation split over the ranks, summed in piece order; NaN without pieces */
+static int validate_split(rg_run *r, double *loss)
+{
+    const rg_fit_task *task = r->task;
+    int64_t U = task->val_pieces(task->user), N = rg_dist_size(), me = rg_dist_rank();
+    *loss = NAN;
+    if (U <= 0)
+        return 0;
+    double *a = calloc((size_t)(2 * U + 1), sizeof *a);
+    if (!a) { /* the others wait in the sum below: end the job */
+        fprintf(stderr, "validation: out of memory for %lld pieces\n", (long long)U);
+        rg_dist_abort(1);
+        rg_set_error("validation: out of memory for %lld pieces", (long long)U);
+        return -1;
+    }
+    char msg[1024] = "";
+    for (int64_t k = U * me / N; k < U * (me + 1) / N; k++)
+        if (task->validate_piece(task->user, k, &a[2 * k], &a[2 * k + 1]) != 0) {
+            snprintf(msg, sizeof msg, "validation: %s", rg_last_error());
+            a[2 * U] = 1;
+            break;
+        }
+    for (int64_t at = 0; at < 2 * U + 1; at += 1 << 20)
+        rg_dist_sum(a + at, (int)(2 * U + 1 - at < (1 << 20) ? 2 * U + 1 - at : 1 << 20));
+    double sum = 0, count = 0;
+    for (int64_t k = 0; k < U; k++) {
+        sum += a[2 * k];
+        count += a[2 * k + 1];
+    }
+    bool failed = a[2 * U] > 0;
+    free(a);
+    if (failed) {
+        rg_set_error("%s", msg[0] ? msg : "another rank failed (its message is above)");
+        return -1;
+    }
+    *loss = count > 0 ? sum / count : NAN;
+    return 0;
+}
+
 /* validation, log row, progress line after step r->step; -1 on error */
 static int report(rg_run *r, double lv, double lr, double *log_sum, int64_t *log_n,
                   rg_progress *prog)
@@ -331,7 +372,16 @@ static int report(rg_run *r, double lv, double lr, double *log_sum, int64_t *log
     rg_run_results(r, NULL, NULL, &rate);
     bool val_now = r->step % c->eval_every == 0 || r->step == c->steps;
     bool has_val = false;
-    if (val_now && r->task->validate) {
+    if (val_now && r->task->val_pieces) {
+        double v = NAN;
+        if (validate_split(r, &v) != 0)
+            return -1;
+        if (!isnan(v)) {
+            r->last_val = v;
+            has_val = true;
+            push(&r->val_hist, (double)r->step, v);
+        }
+    } else if (val_now && r->task->validate) {
         /* rank 0 validates (the held-out text is read in order, its state
          * carried through it); the others learn the result */
         double v = NAN, failed = 0;

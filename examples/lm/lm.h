@@ -60,6 +60,7 @@ int lm_eval_ids(const lm_model *m, const int32_t *ids, int64_t n, double *sum_nl
 
 /* ---- the training task (task.c): data and loss for the training core -------- */
 enum { LM_MAX_SHARDS = 64 }; /* the training core's most micro-shards */
+enum { LM_VAL_PIECE = 8192 }; /* predictions of a validation piece */
 typedef struct lm_task {
     lm_model *m;
     const int32_t *ids;      /* the encoded text: [0, n_train) trains, the rest validates */
@@ -67,6 +68,7 @@ typedef struct lm_task {
     int64_t T, B;            /* unroll, batch */
     bool carry;              /* --carry-state: B streams read in order, state carried */
     int64_t carry_pos;       /* offset inside each stream */
+    bool *own;               /* [B]: rows this rank's shards carry */
     uint64_t text_hash;      /* of the text bytes, to tell a resumed run reads its text */
     int64_t text_bytes;
     const char *format;      /* the checkpoint's metadata 'format' */

@@ -10,6 +10,7 @@
  * stream wraps around. */
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,14 +22,10 @@ int lm_task_init(lm_task *t, lm_model *m, const int32_t *ids, int64_t n_train, i
     memset(t, 0, sizeof *t);
     *t = (lm_task){.m = m, .ids = ids, .n_train = n_train, .n_val = n_val, .T = T, .B = B,
                    .carry = carry, .format = format};
-    if (carry && rg_dist_size() > 1) {
-        rg_set_error("--carry-state runs on one process only (the carried state of each "
-                     "rank's rows is not exchanged yet)");
-        return -1;
-    }
     t->in = malloc((size_t)(T * B) * sizeof *t->in);
     t->tg = malloc((size_t)(T * B) * sizeof *t->tg);
-    if (!t->in || !t->tg) {
+    t->own = calloc((size_t)B, sizeof *t->own);
+    if (!t->in || !t->tg || !t->own) {
         rg_set_error("out of memory for a batch of %lld x %lld", (long long)B, (long long)T);
         return -1;
     }
@@ -44,6 +41,7 @@ void lm_task_free(lm_task *t)
         rg_tensor_free(t->state[j]);
     free(t->in);
     free(t->tg);
+    free(t->own);
     memset(t, 0, sizeof *t);
 }
 
@@ -103,6 +101,8 @@ static void shard_done(void *user, int shard, int64_t b0, int64_t b1)
         return;
     int64_t B = t->B, Bk = b1 - b0;
     size_t row = (size_t)t->m->H * rg_dtype_size(t->m->dtype);
+    for (int64_t b = b0; b < b1; b++)
+        t->own[b] = true;
     for (int s = 0; s < lm_state_count(t->m); s++) {
         const rg_tensor *f = t->final[shard][s];
         for (int64_t l = 0; l < f->shape[0]; l++)
@@ -111,17 +111,52 @@ static void shard_done(void *user, int shard, int64_t b0, int64_t b1)
     }
 }
 
-static int validate(void *user, double *loss)
+/* before a save on several ranks: each rank's rows of the carried state to
+ * every rank.  A row some rank's shards carry is kept by that rank alone and
+ * zeroed by the others; a row none has carried yet (a save right after a
+ * resume) is the same on every rank and kept by rank 0; so the sum is exact. */
+static void gather_state(void *user)
 {
     lm_task *t = user;
-    double sum;
-    *loss = NAN;
-    if (t->n_val < 2)
-        return 0;
-    if (lm_eval_ids(t->m, t->ids + t->n_train, t->n_val, &sum, NULL, NULL) != 0)
-        return -1;
-    *loss = sum / (double)(t->n_val - 1);
-    return 0;
+    if (!t->carry)
+        return;
+    double *owners = calloc((size_t)t->B, sizeof *owners);
+    if (!owners) { /* the others are in the collective: end the job */
+        fprintf(stderr, "rank %d: out of memory for the carried state\n", rg_dist_rank());
+        rg_dist_abort(1);
+        return;
+    }
+    for (int64_t b = 0; b < t->B; b++)
+        owners[b] = t->own[b];
+    for (int64_t at = 0; at < t->B; at += 1 << 20)
+        rg_dist_sum(owners + at, (int)(t->B - at < (1 << 20) ? t->B - at : 1 << 20));
+    size_t row = (size_t)t->m->H * rg_dtype_size(t->m->dtype);
+    for (int s = 0; s < lm_state_count(t->m); s++) {
+        for (int64_t l = 0; l < t->m->L; l++)
+            for (int64_t b = 0; b < t->B; b++)
+                if (owners[b] > 0 ? !t->own[b] : rg_dist_rank() != 0)
+                    memset((char *)t->state[s]->data + (size_t)(l * t->B + b) * row, 0, row);
+        rg_dist_sum_tensor(t->state[s]);
+    }
+    free(owners);
+}
+
+/* Validation: the held-out text in pieces of LM_VAL_PIECE predictions, each
+ * read in order from the zero state (pieces can go to several ranks; one
+ * piece when the text is shorter, the same as `eval` of it) */
+static int64_t val_pieces(void *user)
+{
+    const lm_task *t = user;
+    return t->n_val < 2 ? 0 : (t->n_val - 1 + LM_VAL_PIECE - 1) / LM_VAL_PIECE;
+}
+
+static int validate_piece(void *user, int64_t k, double *sum, double *count)
+{
+    lm_task *t = user;
+    int64_t at = k * LM_VAL_PIECE, n = t->n_val - 1 - at < LM_VAL_PIECE ? t->n_val - 1 - at
+                                                                     : LM_VAL_PIECE;
+    *count = (double)n;
+    return lm_eval_ids(t->m, t->ids + t->n_train + at, n + 1, sum, NULL, NULL);
 }
 
 static double bits(double nats)
@@ -198,7 +233,9 @@ rg_fit_task lm_fit_task(lm_task *t, bool words)
                          .metric = words ? "val_ppl" : "val_bpc",
                          .metric_of = words ? perplexity : bits,
                          .next_batch = next_batch, .shard_loss = shard_loss,
-                         .shard_done = shard_done, .validate = validate,
+                         .gather_state = gather_state,
+                         .shard_done = shard_done, .val_pieces = val_pieces,
+                         .validate_piece = validate_piece,
                          .model_file = model_file, .save_state = save_state,
                          .load_state = load_state};
 }

@@ -76,34 +76,33 @@ static rg_tensor *shard_loss(rg_tape *tp, void *user, int shard, int64_t b0, int
     return rg_mul_scalar(tp, ce, 1.0 / (double)(t->B * TR_TGT));
 }
 
-/* the mean cross-entropy per output byte on the validation pairs */
-static int validate(void *user, double *loss)
+/* validation: the mean cross-entropy per output byte on the validation pairs,
+ * in pieces of VAL_PIECE pairs (split over the ranks by the training core) */
+enum { VAL_PIECE = 256 };
+
+static int64_t val_pieces(void *user)
 {
-    enum { CHUNK = 256 };
+    const task *t = user;
+    return (t->val.n + VAL_PIECE - 1) / VAL_PIECE;
+}
+
+static int validate_piece(void *user, int64_t k, double *sum, double *count)
+{
     task *t = user;
-    *loss = NAN;
-    if (t->val.n == 0)
-        return 0;
+    int64_t i = k * VAL_PIECE, B = t->val.n - i < VAL_PIECE ? t->val.n - i : VAL_PIECE;
     rg_tape *tp = rg_tape_new();
     if (!tp)
         return -1;
     rg_tape_set_grad_enabled(tp, false);
     rg_tape_set_training(tp, false);
-    double sum = 0;
-    int rc = 0;
-    for (int64_t i = 0; i < t->val.n && rc == 0; i += CHUNK) {
-        int64_t B = t->val.n - i < CHUNK ? t->val.n - i : CHUNK;
-        rg_tape_reset(tp);
-        rg_tensor *ce = tr_forward_loss(tp, &t->m, tr_source_ids(tp, t->val.src + i * TR_MAX_SRC,
-                                                                 t->val.len + i, B),
-                                        t->val.len + i, tr_target_ids(tp, t->val.tgt + i * TR_TGT, B),
-                                        NULL);
-        rc = ce ? 0 : -1;
-        sum += ce ? rg_get(ce, 0) : 0;
-    }
+    rg_tensor *ce = tr_forward_loss(tp, &t->m, tr_source_ids(tp, t->val.src + i * TR_MAX_SRC,
+                                                             t->val.len + i, B),
+                                    t->val.len + i, tr_target_ids(tp, t->val.tgt + i * TR_TGT, B),
+                                    NULL);
+    *sum = ce ? rg_get(ce, 0) : 0;
+    *count = (double)(B * TR_TGT);
     rg_tape_free(tp);
-    *loss = sum / (double)(t->val.n * TR_TGT);
-    return rc;
+    return ce ? 0 : -1;
 }
 
 static rg_safetensors *model_file(void *user)
@@ -219,7 +218,8 @@ static int train(const train_opts *o, rg_fit_config *fc, rg_flag *fl, int n, rg_
              (long long)m->H, tr_att_name(m->att));
     rg_fit_task ft = {.P = m->P, .user = t, .batch = t->B, .units_per_step = (double)t->B,
                       .unit = "pairs", .title = title, .next_batch = next_batch,
-                      .shard_loss = shard_loss, .validate = validate, .model_file = model_file,
+                      .shard_loss = shard_loss, .val_pieces = val_pieces,
+                      .validate_piece = validate_piece, .model_file = model_file,
                       .save_state = save_state, .load_state = load_state};
     int status = rg_run_fit(run, &ft);
     if (status != 0 || rg_run_step(run) < fc->steps)
