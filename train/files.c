@@ -266,6 +266,41 @@ int rg_main_end(const char *prog, int status)
     return status;
 }
 
+static void command_list(FILE *f, const char *prog, const rg_command *cmds)
+{
+    int w = 0;
+    for (const rg_command *c = cmds; c->name; c++)
+        w = (int)strlen(c->name) > w ? (int)strlen(c->name) : w;
+    fprintf(f, "usage: %s <command> [flags]   (%s <command> --help for its flags)\n", prog, prog);
+    for (const rg_command *c = cmds; c->name; c++)
+        fprintf(f, "  %-*s  %s\n", w, c->name, c->help);
+}
+
+static int run_command(const char *prog, const rg_command *cmds, int argc, char **argv)
+{
+    if (argc < 2) {
+        command_list(stderr, prog, cmds);
+        return 2;
+    }
+    for (const rg_command *c = cmds; c->name; c++)
+        if (!strcmp(argv[1], c->name))
+            return c->main(argc, argv);
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        command_list(stdout, prog, cmds);
+        return 0;
+    }
+    fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
+    command_list(stderr, prog, cmds);
+    return 2;
+}
+
+int rg_main_commands(const char *prog, const rg_command *cmds, int argc, char **argv)
+{
+    if (rg_main_init(prog, &argc, &argv) != 0)
+        return rg_main_end(prog, 1);
+    return rg_main_end(prog, run_command(prog, cmds, argc, argv));
+}
+
 double rg_now(void)
 {
     struct timespec ts;

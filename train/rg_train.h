@@ -138,6 +138,17 @@ int rg_main_end(const char *prog, int status);
  * does not reach the end within a bounded wait (a failure only it saw), the
  * job is aborted rather than left waiting. */
 int rg_main_init(const char *prog, int *argc, char ***argv);
+/* A program of commands (`prog <command> [flags]`), its whole main:
+ * rg_main_init, then the command named by argv[1] from cmds (a table ending
+ * with a row of NULLs; the command gets argc and argv unchanged), `prog
+ * --help` lists them on stdout, a missing or unknown one is exit 2 with the
+ * list on stderr; rg_main_end.  Returns the exit status. */
+typedef struct rg_command {
+    const char *name;
+    const char *help; /* one line */
+    int (*main)(int argc, char **argv);
+} rg_command;
+int rg_main_commands(const char *prog, const rg_command *cmds, int argc, char **argv);
 
 /* ---- progress and plot ------------------------------------------------------------ */
 double rg_now(void); /* monotonic seconds */

@@ -63,40 +63,12 @@ void fc_session_close(fc_session *x)
     rg_flags_free(x->fl, x->n_flags);
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: forecast <command> [flags]   (forecast <command> --help for its flags)\n"
-               "  train    train a model on a series (bundled co2 or sunspots, or a CSV)\n"
-               "  eval     rolling-origin forecasts over the held-out last 10%%: MAE, RMSE, "
-               "MASE\n"
-               "  predict  the next values after the series, with intervals and a plot\n");
-}
-
-static int run_command(int argc, char **argv)
-{
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "train"))
-        return forecast_train_main(argc, argv);
-    if (!strcmp(cmd, "eval"))
-        return forecast_eval_main(argc, argv);
-    if (!strcmp(cmd, "predict"))
-        return forecast_predict_main(argc, argv);
-    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-        usage(stdout);
-        return 0;
-    }
-    fprintf(stderr, "forecast: unknown command '%s'\n", cmd);
-    usage(stderr);
-    return 2;
-}
-
 int main(int argc, char **argv)
 {
-    if (rg_main_init("forecast", &argc, &argv) != 0)
-        return rg_main_end("forecast", 1);
-    return rg_main_end("forecast", run_command(argc, argv));
+    static const rg_command cmds[] = {
+        {"train", "train a model on a series (bundled co2 or sunspots, or a CSV)", forecast_train_main},
+        {"eval", "rolling-origin forecasts over the held-out last 10%: MAE, RMSE, MASE", forecast_eval_main},
+        {"predict", "the next values after the series, with intervals and a plot", forecast_predict_main},
+        {NULL, NULL, NULL}};
+    return rg_main_commands("forecast", cmds, argc, argv);
 }

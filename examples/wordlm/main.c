@@ -182,36 +182,12 @@ static int use_model(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: wordlm <command> [flags]   (wordlm <command> --help for its flags)\n"
-               "  train   train a word-level model (default: the five bundled novels)\n"
-               "  sample  generate words from a checkpoint\n"
-               "  eval    loss and perplexity of a checkpoint on a text\n");
-}
-
-static int run_command(int argc, char **argv)
-{
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
-    if (!strcmp(argv[1], "train"))
-        return wordlm_train_main(argc, argv);
-    if (!strcmp(argv[1], "sample") || !strcmp(argv[1], "eval"))
-        return use_model(argc, argv);
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(stdout);
-        return 0;
-    }
-    fprintf(stderr, "wordlm: unknown command '%s'\n", argv[1]);
-    usage(stderr);
-    return 2;
-}
-
 int main(int argc, char **argv)
 {
-    if (rg_main_init("wordlm", &argc, &argv) != 0)
-        return rg_main_end("wordlm", 1);
-    return rg_main_end("wordlm", run_command(argc, argv));
+    static const rg_command cmds[] = {
+        {"train", "train a word-level model (default: the five bundled novels)", wordlm_train_main},
+        {"sample", "generate words from a checkpoint", use_model},
+        {"eval", "loss and perplexity of a checkpoint on a text", use_model},
+        {NULL, NULL, NULL}};
+    return rg_main_commands("wordlm", cmds, argc, argv);
 }
