@@ -22,10 +22,10 @@ static int gates_shape(rg_tape *tp, rg_entry *e, int G, const char *fn) {
                                "state %s",
                            fn, G, rg_shape_str(xp, a, sizeof a), rg_shape_str(hp, b, sizeof b),
                            rg_shape_str(s, c, sizeof c));
-    for (int k = 0; k < e->op->n_out; ++k) {
+    for (int k = 0; k < e->op->n_out; ++k) { /* h' (and c') [B,H]; the LSTM gates [B,4H] */
         e->out[k]->rank = 2;
         e->out[k]->shape[0] = s->shape[0];
-        e->out[k]->shape[1] = s->shape[1];
+        e->out[k]->shape[1] = k == 2 ? 4 * s->shape[1] : s->shape[1];
     }
     return 0;
 }
@@ -33,11 +33,17 @@ static int gates_shape(rg_tape *tp, rg_entry *e, int G, const char *fn) {
 static inline double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 
 /* ---- recorded backward rules (rg_autograd, gradients of gradients) ------------------
- * Each fused row's derivative written with differentiable public ops: the gate
- * activations are recomputed from the row's inputs (slices of the
- * pre-activations through sigmoid and tanh), so a second differentiation sees
- * every dependence.  W_hh's gradient, deferred to one GEMM over all steps by
- * the fast path, is an ordinary matmul here; nothing is private or deferred. */
+ * Each fused row's derivative written with differentiable public ops.  The LSTM
+ * rows have a third output that their public functions do not return: the gate
+ * block G = (i, f, g, o) [B,4H] that forward keeps for backward anyway.  The
+ * rules read the gates from it, a tensor of the graph, so a second
+ * differentiation sees every dependence (through G back into this row, whose
+ * backward takes G's gradient too: da += dG act'(G)) without recomputing the
+ * pre-activations (a GEMM per step) or the activations.  W_hh's gradient goes to
+ * rg_autograd as one part per step, joined into one GEMM over all steps like
+ * the fast path's deferred one; the rows of P likewise into one index_add.
+ * The GRU rule still recomputes r, z, n from its inputs (no GEMM: h W_hh^T is
+ * an input). */
 
 static bool needs_grad(const rg_tensor *t) { return t && (t->flags & RG_REQUIRES_GRAD); }
 
@@ -54,49 +60,63 @@ static rg_tensor *block(rg_tape *tp, rg_tensor *a, int k, int64_t H) {
     return rg_slice(tp, a, 1, k * H, H);
 }
 
-/* The LSTM pointwise backward from the pre-activations a [B,4H] (a tensor of the
- * graph), c and c' [B,H] and the output gradients dh, dc (either NULL):
+/* The LSTM pointwise backward from the gates G = (i, f, g, o) [B,4H] (the row's
+ * third output), c and c' [B,H] and the output gradients dh, dc, dG (any NULL):
  *   dct = dc + dh o (1 - tanh(c')^2);  da = (dct g i(1-i), dct c f(1-f),
- *   dct i (1-g^2), dh tanh(c') o(1-o));  dc_prev = dct f.
- * 0 or -1. */
-static int lstm_graph_core(rg_tape *tp, rg_tensor *a, rg_tensor *c, rg_tensor *cn,
-                           rg_tensor *dh, rg_tensor *dc, rg_tensor **da, rg_tensor **dcp) {
+ *   dct i (1-g^2), dh tanh(c') o(1-o)) + dG (i(1-i), f(1-f), 1-g^2, o(1-o));
+ *   dc_prev = dct f (NULL when dct is).  0 or -1. */
+static int lstm_graph_core(rg_tape *tp, rg_tensor *G, rg_tensor *c, rg_tensor *cn,
+                           rg_tensor *dh, rg_tensor *dc, rg_tensor *dG, rg_tensor **da,
+                           rg_tensor **dcp) {
     int64_t H = c->shape[1];
-    rg_tensor *i = rg_sigmoid(tp, block(tp, a, 0, H)), *f = rg_sigmoid(tp, block(tp, a, 1, H));
-    rg_tensor *g = rg_tanh(tp, block(tp, a, 2, H)), *o = rg_sigmoid(tp, block(tp, a, 3, H));
-    rg_tensor *tc = rg_tanh(tp, cn), *dct = dc, *dao;
+    rg_tensor *i = block(tp, G, 0, H), *f = block(tp, G, 1, H);
+    rg_tensor *g = block(tp, G, 2, H), *o = block(tp, G, 3, H);
+    rg_tensor *dct = dc, *dao = NULL;
+    *da = *dcp = NULL;
     if (dh) {
-        rg_tensor *t = rg_mul(tp, rg_mul(tp, dh, o), dtanh(tp, tc));
+        rg_tensor *tc = rg_tanh(tp, cn), *t = rg_mul(tp, rg_mul(tp, dh, o), dtanh(tp, tc));
         dct = dct ? rg_add(tp, dct, t) : t;
         dao = rg_mul(tp, rg_mul(tp, dh, tc), dsig(tp, o));
-    } else {
-        dao = rg_zeros(tp, c->dtype, 2, c->shape);
     }
-    rg_tensor *blocks[4] = {rg_mul(tp, rg_mul(tp, dct, g), dsig(tp, i)),
-                            rg_mul(tp, rg_mul(tp, dct, c), dsig(tp, f)),
-                            rg_mul(tp, rg_mul(tp, dct, i), dtanh(tp, g)), dao};
-    *da = rg_concat(tp, 4, blocks, 1);
-    *dcp = rg_mul(tp, dct, f);
-    return *da && *dcp ? 0 : -1;
+    if (dct) {
+        rg_tensor *blocks[4] = {rg_mul(tp, rg_mul(tp, dct, g), dsig(tp, i)),
+                                rg_mul(tp, rg_mul(tp, dct, c), dsig(tp, f)),
+                                rg_mul(tp, rg_mul(tp, dct, i), dtanh(tp, g)),
+                                dao ? dao : rg_zeros(tp, c->dtype, 2, c->shape)};
+        if (!(*da = rg_concat(tp, 4, blocks, 1)) || !(*dcp = rg_mul(tp, dct, f))) return -1;
+    }
+    if (dG) {
+        rg_tensor *d[4] = {dsig(tp, i), dsig(tp, f), dtanh(tp, g), dsig(tp, o)};
+        rg_tensor *t = rg_mul(tp, dG, rg_concat(tp, 4, d, 1));
+        if (!(*da = *da ? rg_add(tp, *da, t) : t)) return -1;
+    }
+    return *da ? 0 : -1;
 }
 
-/* The recurrent part of an LSTM cell from da [B,4H]: dh = da W_hh, dW_hh = da^T h,
- * db_hh = sum_b da, each only for an input that requires a gradient. */
+/* The recurrent part of an LSTM cell from da [B,4H]: dh = da W_hh, dW_hh = da^T h
+ * (a part for rg_autograd to join over all steps, or a matmul), db_hh = sum_b da,
+ * each only for an input that requires a gradient. */
 static int lcell_graph_recurrent(rg_tape *tp, rg_tensor *da, rg_tensor *h, rg_tensor *W,
                                  rg_tensor *bias, rg_tensor **dh, rg_tensor **dW,
                                  rg_tensor **db) {
     if (needs_grad(h) && !(*dh = rg_matmul(tp, da, W))) return -1;
-    if (needs_grad(W) && !(*dW = rg_matmul_t(tp, da, h, true, false))) return -1;
+    if (needs_grad(W)) {
+        int taken = rg_autograd_wgrad(tp, W, da, h);
+        if (taken < 0 || (taken == 0 && !(*dW = rg_matmul_t(tp, da, h, true, false))))
+            return -1;
+    }
     if (needs_grad(bias) && !(*db = rg_sum_axis(tp, da, 0, false))) return -1;
     return 0;
 }
 
 /* ---- LSTM ------------------------------------------------------------------
- * Both LSTM rows keep sv [B,4H]: the pre-activations a, turned in place into
- * i, f, g, o; tanh(c') is recomputed from the output c' in backward.  With dh,
- * dc (either may be absent):
+ * The LSTM rows keep sv [B,4H]: the pre-activations a, turned in place into
+ * i, f, g, o.  sv is the rows' third output G (not returned by the public
+ * functions; the recorded rules read it), so it has a gradient when a rule's
+ * ops used it.  tanh(c') is recomputed from the output c' in backward.  With
+ * dh, dc, dG (any may be absent):
  *   dct = dc + dh*o*(1-tanh(c')^2); da = (dct g i(1-i), dct c f(1-f),
- *   dct i (1-g^2), dh tanh(c') o(1-o)); dc_prev += dct*f.
+ *   dct i (1-g^2), dh tanh(c') o(1-o)) + dG act'(G); dc_prev += dct*f.
  * The kernels are written once for both float types; float32 uses the
  * vectorisable activations of fastmath.h. */
 #define LSTM_KERNELS(T, SFX, SIG, TANH)                                                \
@@ -132,6 +152,15 @@ static int lcell_graph_recurrent(rg_tape *tp, rg_tensor *da, rg_tensor *h, rg_te
             da[3 * H + j] = gh[j] * tc * o[j] * (1 - o[j]);                            \
             dcb[j] += dct * f[j];                                                      \
         }                                                                              \
+    }                                                                                  \
+    /* da [B,4H] += dG act'(G), G = (i, f, g, o): the gates' own gradient */           \
+    RG_KERNEL(lstm_gates_grad_##SFX, (const T *G, const T *dG, T *da, int64_t n, int64_t H), \
+              (G, dG, da, n, H)) {                                                     \
+        for (int64_t k = 0; k < n; ++k) {                                              \
+            int64_t j = k % (4 * H);                                                   \
+            T s = G[k];                                                                \
+            da[k] += dG[k] * (j >= 2 * H && j < 3 * H ? 1 - s * s : s * (1 - s));      \
+        }                                                                              \
     }
 
 static double sigm64(double x) { return sigm(x); }
@@ -163,7 +192,8 @@ static char *lstm_da(rg_tape *tp, rg_entry *e, int hc) {
     if (!dc) sink = rg_tape_alloc(tp, (size_t)H * es);
     if (!da || ((!gh || !gc) && !zero) || (!dc && !sink)) return NULL;
     if (zero) memset(zero, 0, (size_t)H * es);
-    for (int64_t b = 0; b < B; ++b) {
+    if (!gh && !gc) memset(da, 0, (size_t)(B * 4 * H) * es); /* only dG: da is its part */
+    for (int64_t b = 0; (gh || gc) && b < B; ++b) {
         size_t r1 = (size_t)(b * H) * es, r4 = (size_t)(b * 4 * H) * es;
         const char *sb = (const char *)e->saved + r4;
         const char *cb = (const char *)c->data + r1, *cn = (const char *)e->out[1]->data + r1;
@@ -178,6 +208,11 @@ static char *lstm_da(rg_tape *tp, rg_entry *e, int hc) {
                              (const double *)g1, (const double *)g2, (double *)(da + r4),
                              (double *)dcb, H);
     }
+    const char *gG = e->out[2]->grad; /* the gates' gradient: from recorded rules only */
+    if (gG && dt == RG_F32)
+        lstm_gates_grad_f32(e->saved, (const float *)gG, (float *)da, B * 4 * H, H);
+    else if (gG)
+        lstm_gates_grad_f64(e->saved, (const double *)gG, (double *)da, B * 4 * H, H);
     return da;
 }
 
@@ -195,8 +230,7 @@ static int lstm_shape(rg_tape *tp, rg_entry *e) { return gates_shape(tp, e, 4, "
 
 RG_KERNEL(lstm_forward, (rg_tape *tp, rg_entry *e), (tp, e)) {
     int64_t n = e->in[0]->numel;
-    e->saved = rg_tape_alloc(tp, (size_t)n * rg_dtype_size(e->in[0]->dtype));
-    if (!e->saved) return;
+    e->saved = e->out[2]->data;
     if (e->in[0]->dtype == RG_F32)
         for (int64_t k = 0; k < n; ++k)
             ((float *)e->saved)[k] = ((const float *)e->in[0]->data)[k] + ((const float *)e->in[1]->data)[k];
@@ -214,18 +248,18 @@ static void lstm_backward(rg_tape *tp, rg_entry *e) {
     add_into(dt, rg_grad(tp, e->in[1]), da, e->in[1]->numel);
 }
 
-/* recorded: a = xp + hp; dxp = dhp = da, dc = dc_prev (lstm_graph_core) */
+/* recorded: dxp = dhp = da, dc = dc_prev (lstm_graph_core) */
 static int lstm_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout, rg_tensor **din) {
     rg_tensor *da, *dcp;
-    if (lstm_graph_core(tp, rg_add(tp, e->in[0], e->in[1]), e->in[2], e->out[1], dout[0],
-                        dout[1], &da, &dcp) != 0)
+    if (lstm_graph_core(tp, e->out[2], e->in[2], e->out[1], dout[0], dout[1], dout[2], &da,
+                        &dcp) != 0)
         return -1;
     din[0] = din[1] = da;
     din[2] = dcp;
     return 0;
 }
 
-static const rg_op op_lstm = {"lstm_gates", 3, 2, lstm_shape, lstm_forward, lstm_backward,
+static const rg_op op_lstm = {"lstm_gates", 3, 3, lstm_shape, lstm_forward, lstm_backward,
                               lstm_graph};
 
 /* The two outputs (h', c') go to out[0], out[1]; both NULL on error. */
@@ -235,11 +269,19 @@ static int lstm_out_ok(rg_tape *tp, const char *fn, rg_tensor **out) {
     return 0;
 }
 
+/* An LSTM row applied; h', c' to out (the gate block, output 2, stays on the tape). */
+static int lstm_apply(rg_tape *tp, const rg_op *op, int n, rg_tensor *const *in,
+                      rg_tensor **out) {
+    rg_tensor *o[3] = {NULL, NULL, NULL};
+    int r = rg_ops_apply_multi(tp, op, n, in, NULL, o);
+    out[0] = r == 0 ? o[0] : NULL;
+    out[1] = r == 0 ? o[1] : NULL;
+    return r;
+}
+
 int rg_lstm_gates(rg_tape *tp, rg_tensor *xp, rg_tensor *hp, rg_tensor *c, rg_tensor **out) {
     if (lstm_out_ok(tp, "rg_lstm_gates", out) != 0) return -1;
-    int r = rg_ops_apply_multi(tp, &op_lstm, 3, (rg_tensor *[]){xp, hp, c}, NULL, out);
-    if (r != 0) out[0] = out[1] = NULL;
-    return r;
+    return lstm_apply(tp, &op_lstm, 3, (rg_tensor *[]){xp, hp, c}, out);
 }
 
 /* ---- GRU -------------------------------------------------------------------
@@ -395,10 +437,10 @@ static int lcell_shape(rg_tape *tp, rg_entry *e) {
                                "b_hh [4H]: xp %s, h %s, c %s, W_hh %s",
                            rg_shape_str(xp, a, sizeof a), rg_shape_str(h, b, sizeof b),
                            rg_shape_str(cs, c, sizeof c), rg_shape_str(W, d, sizeof d));
-    for (int k = 0; k < 2; ++k) {
+    for (int k = 0; k < 3; ++k) { /* h', c' [B,H]; the gates [B,4H] */
         e->out[k]->rank = 2;
         e->out[k]->shape[0] = B;
-        e->out[k]->shape[1] = H;
+        e->out[k]->shape[1] = k == 2 ? 4 * H : H;
     }
     return 0;
 }
@@ -407,8 +449,7 @@ static void lcell_forward(rg_tape *tp, rg_entry *e) {
     const rg_tensor *xp = e->in[0], *h = e->in[1], *W = e->in[3];
     int64_t B = h->shape[0], H = h->shape[1], n = xp->numel;
     bool f32 = xp->dtype == RG_F32;
-    e->saved = rg_tape_alloc(tp, (size_t)n * rg_dtype_size(xp->dtype));
-    if (!e->saved) return;
+    e->saved = e->out[2]->data;
     const rg_tensor *bias = e->n_in == 5 ? e->in[4] : NULL;
     /* sv = xp + b_hh, then sv += h W_hh^T: the pre-activations, in place */
     memcpy(e->saved, xp->data, (size_t)n * rg_dtype_size(xp->dtype));
@@ -450,29 +491,27 @@ static void lcell_backward(rg_tape *tp, rg_entry *e) {
     lcell_backward_recurrent(tp, da, e->in[1], e->in[3], e->n_in == 5 ? e->in[4] : NULL);
 }
 
-/* recorded: a = xp + rg_linear(h, W_hh, b_hh); dxp = da, dh = da W_hh,
- * dW_hh = da^T h (a plain matmul, not deferred), db_hh = sum_b da, dc = dc_prev */
+/* recorded: da from the gates (lstm_graph_core); dxp = da, dh = da W_hh,
+ * dW_hh = da^T h (joined over all steps by rg_autograd), db_hh = sum_b da,
+ * dc = dc_prev */
 static int lcell_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
                        rg_tensor **din) {
     rg_tensor *h = e->in[1], *W = e->in[3], *bias = e->n_in == 5 ? e->in[4] : NULL, *da, *dcp;
-    rg_tensor *a = rg_add(tp, e->in[0], rg_linear(tp, h, W, bias));
-    if (lstm_graph_core(tp, a, e->in[2], e->out[1], dout[0], dout[1], &da, &dcp) != 0)
+    if (lstm_graph_core(tp, e->out[2], e->in[2], e->out[1], dout[0], dout[1], dout[2], &da,
+                        &dcp) != 0)
         return -1;
     din[0] = da;
     din[2] = dcp;
     return lcell_graph_recurrent(tp, da, h, W, bias, &din[1], &din[3], &din[4]);
 }
 
-static const rg_op op_lcell = {"lstm_cell", -1, 2, lcell_shape, lcell_forward, lcell_backward,
+static const rg_op op_lcell = {"lstm_cell", -1, 3, lcell_shape, lcell_forward, lcell_backward,
                                lcell_graph};
 
 int rg_lstm_cell(rg_tape *tp, rg_tensor *xp, rg_tensor *h, rg_tensor *c, rg_tensor *W_hh,
                  rg_tensor *b_hh, rg_tensor **out) {
     if (lstm_out_ok(tp, "rg_lstm_cell", out) != 0) return -1;
-    int r = b_hh ? rg_ops_apply_multi(tp, &op_lcell, 5, (rg_tensor *[]){xp, h, c, W_hh, b_hh}, NULL, out)
-                 : rg_ops_apply_multi(tp, &op_lcell, 4, (rg_tensor *[]){xp, h, c, W_hh}, NULL, out);
-    if (r != 0) out[0] = out[1] = NULL;
-    return r;
+    return lstm_apply(tp, &op_lcell, b_hh ? 5 : 4, (rg_tensor *[]){xp, h, c, W_hh, b_hh}, out);
 }
 
 /* ---- LSTM cell reading its projected input from a mapped table -----------------
@@ -503,10 +542,10 @@ static int lrows_shape(rg_tape *tp, rg_entry *e) {
         if (iv[k] < 0 || iv[k] >= P->shape[0])
             return rg_op_error(tp, "rg_lstm_cell_rows: id %d at index %lld out of range for "
                                "V = %lld", (int)iv[k], (long long)k, (long long)P->shape[0]);
-    for (int k = 0; k < 2; ++k) {
+    for (int k = 0; k < 3; ++k) { /* h', c' [B,H]; the gates [B,4H] */
         e->out[k]->rank = 2;
         e->out[k]->shape[0] = B;
-        e->out[k]->shape[1] = H;
+        e->out[k]->shape[1] = k == 2 ? 4 * H : H;
     }
     return 0;
 }
@@ -516,8 +555,7 @@ static void lrows_forward(rg_tape *tp, rg_entry *e) {
     const int32_t *iv = e->in[1]->data;
     int64_t B = h->shape[0], H = h->shape[1];
     size_t es = rg_dtype_size(P->dtype), row = (size_t)(4 * H) * es;
-    e->saved = rg_tape_alloc(tp, (size_t)B * row);
-    if (!e->saved) return;
+    e->saved = e->out[2]->data;
     /* sv = P[ids] + b_hh, then sv += h W_hh^T: the pre-activations, in place */
     for (int64_t b = 0; b < B; ++b) {
         char *sb = (char *)e->saved + (size_t)b * row;
@@ -544,30 +582,30 @@ static void lrows_backward(rg_tape *tp, rg_entry *e) {
     lcell_backward_recurrent(tp, da, h, e->in[4], e->in[5]);
 }
 
-/* recorded: xp = index_select(P, 0, ids); as rg_lstm_cell, and
- * dP = index_add(zeros like P, 0, ids, da) */
+/* recorded: as rg_lstm_cell, and dP = index_add(zeros like P, 0, ids, da) (rows
+ * that rg_autograd joins over all steps) */
 static int lrows_graph(rg_tape *tp, const rg_entry *e, rg_tensor *const *dout,
                        rg_tensor **din) {
     rg_tensor *P = e->in[0], *ids = e->in[1], *h = e->in[2], *W = e->in[4], *da, *dcp;
-    rg_tensor *a = rg_add(tp, rg_index_select(tp, P, 0, ids), rg_linear(tp, h, W, e->in[5]));
-    if (lstm_graph_core(tp, a, e->in[3], e->out[1], dout[0], dout[1], &da, &dcp) != 0)
+    if (lstm_graph_core(tp, e->out[2], e->in[3], e->out[1], dout[0], dout[1], dout[2], &da,
+                        &dcp) != 0)
         return -1;
-    if (needs_grad(P) &&
-        !(din[0] = rg_index_add(tp, rg_zeros(tp, P->dtype, 2, P->shape), 0, ids, da)))
+    int taken = needs_grad(P) ? rg_autograd_rows(tp, P, 0, ids, da) : 1;
+    if (taken < 0 ||
+        (taken == 0 &&
+         !(din[0] = rg_index_add(tp, rg_zeros(tp, P->dtype, 2, P->shape), 0, ids, da))))
         return -1;
     din[3] = dcp;
     return lcell_graph_recurrent(tp, da, h, W, e->in[5], &din[2], &din[4], &din[5]);
 }
 
-static const rg_op op_lrows = {"lstm_cell_rows", 6, 2, lrows_shape, lrows_forward,
+static const rg_op op_lrows = {"lstm_cell_rows", 6, 3, lrows_shape, lrows_forward,
                                lrows_backward, lrows_graph};
 
 int rg_lstm_cell_rows(rg_tape *tp, rg_tensor *P, rg_tensor *ids, rg_tensor *h, rg_tensor *c,
                       rg_tensor *W_hh, rg_tensor *b_hh, rg_tensor **out) {
     if (lstm_out_ok(tp, "rg_lstm_cell_rows", out) != 0) return -1;
-    int r = rg_ops_apply_multi(tp, &op_lrows, 6, (rg_tensor *[]){P, ids, h, c, W_hh, b_hh}, NULL, out);
-    if (r != 0) out[0] = out[1] = NULL;
-    return r;
+    return lstm_apply(tp, &op_lrows, 6, (rg_tensor *[]){P, ids, h, c, W_hh, b_hh}, out);
 }
 
 const rg_op *const rg_rows_fused[] = {&op_lstm, &op_gru, &op_lcell, &op_lrows};

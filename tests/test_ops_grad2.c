@@ -6,7 +6,10 @@
  * whose op has no recorded backward fails.  Also: the recorded first order in
  * float32, the error of a user op without a recorded backward, a
  * Hessian-vector product through the fused LSTM cell against the plain ops,
- * and empty tensors and rank 0 through the recorded rules. */
+ * empty tensors and rank 0 through the recorded rules, and the parts of a
+ * gradient that rg_autograd joins (bands of slices, rows of index_select, a
+ * weight's per-step products): second derivatives, and memory linear in the
+ * number of slices. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <math.h>
@@ -259,6 +262,125 @@ Test(ops_grad2, lstm_cell_hvp_equals_plain_ops) {
         rg_tensor_free(p[k]);
         rg_tensor_free(v[k]);
     }
+}
+
+/* ---- parts of one gradient, joined by rg_autograd ------------------------------- */
+
+/* x [6,4]: slices along both axes, overlapping, repeated and empty; E [5,4]:
+ * rows picked twice with repeated ids; an LSTM over 3 steps (rows of a table,
+ * then slices of a projection) sharing W and b.  in: x, E, W [16,4], b [16]. */
+static rg_tensor *parts_fn(rg_tape *tp, rg_tensor *const *in, int n, void *user) {
+    (void)n;
+    (void)user;
+    rg_tensor *x = in[0], *E = in[1], *W = in[2], *b = in[3];
+    static const int32_t i1[3] = {4, 0, 4}, i2[2] = {1, 3};
+    rg_tensor *id1 = rg_from_data(tp, RG_I32, RG_DIMS(3), i1);
+    rg_tensor *id2 = rg_from_data(tp, RG_I32, RG_DIMS(2), i2);
+    rg_tensor *y = rg_sum(tp, rg_sin(tp, rg_slice(tp, x, 0, 0, 2)));
+    y = rg_add(tp, y, rg_sum(tp, rg_exp(tp, rg_slice(tp, x, 0, 1, 3))));      /* overlaps */
+    y = rg_add(tp, y, rg_sum(tp, rg_mul(tp, rg_slice(tp, x, 0, 1, 3),         /* same range */
+                                        rg_slice(tp, x, 0, 3, 3))));
+    rg_tensor *last = rg_slice(tp, x, 0, 5, 1);                                /* a gap */
+    y = rg_add(tp, y, rg_sum(tp, rg_mul(tp, last, last)));
+    y = rg_add(tp, y, rg_sum(tp, rg_tanh(tp, rg_slice(tp, x, 1, 3, 1))));     /* other axis */
+    y = rg_add(tp, y, rg_sum(tp, rg_slice(tp, x, 0, 2, 0)));                   /* empty */
+    rg_tensor *r1 = rg_index_select(tp, E, 0, id1), *r2 = rg_index_select(tp, E, 0, id2);
+    y = rg_add(tp, y, rg_sum(tp, rg_mul(tp, r1, r1)));
+    y = rg_add(tp, y, rg_sum(tp, rg_sin(tp, rg_index_select(tp, r2, 1, id2))));
+    /* an LSTM, B = 2, H = 4: step 0 reads rows of the table P = E W^T (V = 5),
+     * steps 1 and 2 slices of xp = x[0:4] W^T as [2,16] blocks */
+    rg_tensor *P = rg_matmul_t(tp, E, W, false, true);
+    rg_tensor *xp = rg_matmul_t(tp, rg_slice(tp, x, 0, 0, 4), W, false, true);
+    rg_tensor *h = rg_slice(tp, x, 0, 4, 2), *c = rg_zeros(tp, RG_F64, RG_DIMS(2, 4)), *hc[2];
+    if (rg_lstm_cell_rows(tp, P, id2, h, c, W, b, hc) != 0) return NULL;
+    for (int t = 1; t < 3; ++t)
+        if (rg_lstm_cell(tp, rg_slice(tp, xp, 0, 2 * (t - 1), 2), hc[0], hc[1], W, b, hc) != 0)
+            return NULL;
+    y = rg_add(tp, y, rg_sum(tp, rg_mul(tp, hc[0], hc[1])));
+    return rg_add(tp, y, rg_sum(tp, rg_sin(tp, hc[1])));
+}
+
+Test(ops_grad2, parts_of_a_gradient_join_to_any_order) {
+    rg_rng r;
+    rg_rng_seed(&r, 11);
+    const int64_t shapes[4][2] = {{6, 4}, {5, 4}, {16, 4}, {16, 1}};
+    rg_tensor *in[4];
+    for (int k = 0; k < 4; ++k) {
+        in[k] = rg_uniform(NULL, RG_F64, k == 3 ? 1 : 2, shapes[k], -1, 1, &r);
+        rg_set_requires_grad(in[k], true);
+    }
+    /* the recorded first order equals the fast one */
+    rg_tape *tp = rg_tape_new();
+    rg_tensor *y = parts_fn(tp, in, 4, NULL), *g[4];
+    cr_assert_not_null(y, "%s", rg_last_error());
+    cr_assert_eq(rg_autograd(tp, 1, &y, NULL, 4, in, g, false), 0, "%s", rg_last_error());
+    cr_assert_eq(rg_backward(tp, y), 0, "%s", rg_last_error());
+    for (int k = 0; k < 4; ++k)
+        for (int64_t i = 0; i < in[k]->numel; ++i)
+            cr_expect(fabs(rg_get(g[k], i) - rg_grad_get(in[k], i)) <= 1e-12,
+                      "input %d element %lld: recorded %.15g, fast %.15g", k, (long long)i,
+                      rg_get(g[k], i), rg_grad_get(in[k], i));
+    /* H v by the fast sweep through the recorded backward equals H v by rg_autograd */
+    rg_tensor *v[4], *hv[4], *dot = NULL;
+    rg_tape_reset(tp);
+    cr_assert_eq(rg_tape_set_private_grads(tp, true), 0, "%s", rg_last_error());
+    y = parts_fn(tp, in, 4, NULL);
+    cr_assert_eq(rg_autograd(tp, 1, &y, NULL, 4, in, g, true), 0, "%s", rg_last_error());
+    for (int k = 0; k < 4; ++k) {
+        v[k] = rg_uniform(NULL, RG_F64, in[k]->rank, in[k]->shape, -1, 1, &r);
+        rg_tensor *t = rg_sum(tp, rg_mul(tp, g[k], v[k]));
+        dot = dot ? rg_add(tp, dot, t) : t;
+    }
+    cr_assert_eq(rg_autograd(tp, 1, &dot, NULL, 4, in, hv, false), 0, "%s", rg_last_error());
+    cr_assert_eq(rg_backward(tp, dot), 0, "%s", rg_last_error());
+    for (int k = 0; k < 4; ++k) {
+        const double *fast = rg_tape_private_grad(tp, in[k]);
+        cr_assert_not_null(fast);
+        for (int64_t i = 0; i < in[k]->numel; ++i)
+            cr_expect(fabs(rg_get(hv[k], i) - fast[i]) <= 1e-11 * (1 + fabs(fast[i])),
+                      "H v, input %d element %lld: rg_autograd %.15g, fast sweep %.15g", k,
+                      (long long)i, rg_get(hv[k], i), fast[i]);
+    }
+    rg_tape_free(tp);
+    /* second derivatives against central differences */
+    rg_gradcheck_opts o;
+    rg_gradcheck_defaults(&o);
+    rg_gradcheck_result res;
+    cr_assert_eq(rg_gradgradcheck(parts_fn, 4, in, NULL, &o, &res), 0, "%s", rg_last_error());
+    cr_expect(res.pass, "second derivatives: max rel err %.3e at input %d element %lld "
+              "(analytic %.12g, numeric %.12g)", res.max_rel_err, res.worst_input,
+              (long long)res.worst_index, res.worst_analytic, res.worst_numeric);
+    for (int k = 0; k < 4; ++k) {
+        rg_tensor_free(in[k]);
+        rg_tensor_free(v[k]);
+    }
+}
+
+/* The recorded gradient of x [T*B,F] read as T slices of B rows: its arena
+ * grows linearly with T (one concat of the T parts), not quadratically (T
+ * zero-padded full-size gradients and T full-size adds). */
+static size_t slices_arena(int64_t T) {
+    const int64_t B = 8, F = 64;
+    rg_tensor *x = rg_ones(NULL, RG_F64, RG_DIMS(T * B, F));
+    rg_set_requires_grad(x, true);
+    rg_tape *tp = rg_tape_new();
+    rg_tensor *y = NULL, *g;
+    for (int64_t t = 0; t < T; ++t) {
+        rg_tensor *s = rg_sum(tp, rg_tanh(tp, rg_slice(tp, x, 0, t * B, B)));
+        y = y ? rg_add(tp, y, s) : s;
+    }
+    size_t before = rg_tape_arena_bytes(tp);
+    cr_assert_eq(rg_autograd(tp, 1, &y, NULL, 1, &x, &g, true), 0, "%s", rg_last_error());
+    size_t used = rg_tape_arena_bytes(tp) - before;
+    rg_tape_free(tp);
+    rg_tensor_free(x);
+    return used;
+}
+
+Test(ops_grad2, slices_of_one_tensor_cost_linear_memory) {
+    size_t a = slices_arena(16), b = slices_arena(64);
+    cr_expect(b < 6 * a, "recorded gradient of 16 slices: %zu bytes, of 64: %zu (x4 is linear, "
+              "x16 quadratic)", a, b);
 }
 
 /* ---- empty tensors and rank 0 ---------------------------------------------------- */
