@@ -12,7 +12,10 @@
  * arena bytes per time step, the kernel variant and OpenBLAS's kernel, and
  * cpu_s: the process's CPU seconds over the timed steps (chars_per_cpu_s is
  * steadier than chars_per_s on a machine that other jobs share).
- * --kernels baseline|avx2+fma|avx512 runs a lower kernel variant than the best. */
+ * --kernels baseline|avx2+fma|avx512 runs a lower kernel variant than the best.
+ * --cell NAME trains another cell with the config's sizes: a built-in, or a
+ * user cell of a plugin loaded with --cell-lib FILE.so (bench/run_custom_cells.sh:
+ * the cells of examples/cell_plugin.so). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +38,7 @@ static const config CONFIGS[] = {
 };
 
 typedef struct bench_opts {
-    const char *config, *text, *parallel, *kernels, *cell;
+    const char *config, *text, *parallel, *kernels, *cell, *cell_lib;
     int64_t threads, micro_shards;
     double seconds;
 } bench_opts;
@@ -174,12 +177,13 @@ int main(int argc, char **argv)
         {"--parallel", RG_FLAG_CHOICE, &o.parallel, 0, 0, "data|blas", "data: a batch shard per thread; blas: threads inside BLAS", 0, 0, 0},
         {"--kernels", RG_FLAG_CHOICE, &o.kernels, 0, 0, "auto|baseline|avx2+fma|avx512|native", "kernel variant (default auto: the best the CPU has)", 0, 0, 0},
         {"--cell", RG_FLAG_STRING, &o.cell, 0, 0, NULL, "another cell with the config's sizes, e.g. lstm_composed, gru_composed (default: the config's)", 0, 0, 0},
+        {"--cell-lib", RG_FLAG_STRING, &o.cell_lib, 0, 0, NULL, "a cell plugin (shared object) to load first, e.g. build/examples/cell_plugin.so", 0, 0, 0},
     };
     int status;
-    if (!rg_flags_cli("bench_charlm", "usage: bench_charlm [flags]", fl, 8, argc, argv, 1,
+    if (!rg_flags_cli("bench_charlm", "usage: bench_charlm [flags]", fl, 9, argc, argv, 1,
                       &status))
         return status;
-    if (rg_cpu_force(o.kernels) != 0) {
+    if (rg_cpu_force(o.kernels) != 0 || (o.cell_lib && rg_cell_plugin_load(o.cell_lib) != 0)) {
         fprintf(stderr, "bench_charlm: %s\n", rg_last_error());
         return rg_main_end("bench_charlm", 1);
     }

@@ -4,8 +4,8 @@
 # the fused ones (rg_lstm_cell, rg_gru_gates), the same model and sizes, through
 # bench_charlm --cell in the portable default build (build-bench, or $BUILD),
 # interleaved A/B (bench/ab_kernels.py; its arguments follow, e.g. --reps 3).
-# The first step of the custom-cell benchmark of issue 13 (peephole, LayerNorm
-# and minGRU cells, and PyTorch's eager twins, are still to come).
+# bench/run_custom_cells.sh runs these pairs too, with the other user cells of
+# issue 13's custom-cell benchmark next to their PyTorch twins.
 #
 #   bench/run_cells.sh --reps 5 --seconds 4 --markdown
 set -eu

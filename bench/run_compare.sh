@@ -10,10 +10,24 @@
 #   bench/run_compare.sh                                  # all six configs, 1 and 2 threads
 #   bench/run_compare.sh --configs tiny small --seconds 2 --reps 1
 #   bench/run_compare.sh --markdown --json compare.json   # table for the README
+#   bench/run_compare.sh --custom-cells --markdown        # then the custom-cell rows
+#
+# --custom-cells (anywhere among the arguments) runs bench/run_custom_cells.sh
+# afterwards with its defaults (and --markdown when given): user cells, fused
+# against composed and ours against PyTorch eager and TorchScript.
 #
 # PyTorch runs in /usr/bin/python3 (Debian python3-torch); see --help.
 set -eu
 cd "$(dirname "$0")/.."
+custom="" md=""
+for a in "$@"; do
+    shift
+    case "$a" in
+    --custom-cells) custom=1 ;;
+    *) [ "$a" = --markdown ] && md=--markdown
+       set -- "$@" "$a" ;;
+    esac
+done
 BUILD=${BUILD:-build-bench}
 NATIVE_BUILD=${NATIVE_BUILD-build-bench-native}
 if [ ! -d "$BUILD" ]; then
@@ -34,4 +48,8 @@ if [ -n "$NATIVE_BUILD" ]; then
     native="--native-build $NATIVE_BUILD"
 fi
 # shellcheck disable=SC2086
-exec python3 bench/compare_torch.py --build "$BUILD" $native "$@"
+python3 bench/compare_torch.py --build "$BUILD" $native "$@"
+if [ -n "$custom" ]; then
+    echo
+    BUILD="$BUILD" bench/run_custom_cells.sh $md
+fi

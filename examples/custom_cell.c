@@ -1,7 +1,9 @@
 /* A cell the library does not have -- an LSTM with peephole connections (Gers &
  * Schmidhuber 2000) -- written with public ops only, through the public cell
  * interface, then unrolled, stacked, trained on the "adding problem" and
- * gradient-checked, with no change to the library.
+ * gradient-checked, with no change to the library.  (The same cell is in the
+ * cell plugin, examples/cell_plugin.c, for charlm --cell-lib and the
+ * custom-cell benchmark.)
  *
  *   i  = sigmoid(W_i x + U_i h + p_i * c  + b_i)
  *   f  = sigmoid(W_f x + U_f h + p_f * c  + b_f)

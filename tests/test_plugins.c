@@ -1,6 +1,7 @@
-/* Cell plugins: examples/cell_plugin.so (mingru, ln_lstm) loaded into this
- * process (registration, errors, a hand computation, gradient checks of
- * stacked bidirectional variable-length layers) and through the programs, as a
+/* Cell plugins: examples/cell_plugin.so (mingru, ln_lstm[_fused], peephole_lstm) loaded
+ * into this process (registration, errors, a hand computation, gradient checks
+ * of stacked bidirectional variable-length layers, the user cells of the
+ * custom-cell benchmark against their PyTorch twins) and through the programs, as a
  * user runs them: charlm trains, saves, resumes exactly, evaluates, samples,
  * gradient-checks and draws a plugin cell; wordlm trains, resumes, samples and
  * evaluates one. */
@@ -140,15 +141,17 @@ Test(plugins, a_plugin_registers_its_cells)
     const rg_cell_type *mingru = rg_cell_type_find("mingru");
     cr_assert_not_null(mingru);
     cr_assert_not_null(rg_cell_type_find("ln_lstm"));
+    cr_assert_not_null(rg_cell_type_find("ln_lstm_fused"));
+    cr_assert_not_null(rg_cell_type_find("peephole_lstm"));
     cr_assert_eq(mingru->gates, 2);
-    cr_assert_eq(rg_cell_type_count(), n + 2);
+    cr_assert_eq(rg_cell_type_count(), n + 4);
     /* loading it again registers nothing new */
     cr_assert_eq(rg_cell_plugin_load(PLUGIN), 0, "%s", rg_last_error());
-    cr_assert_eq(rg_cell_type_count(), n + 2);
+    cr_assert_eq(rg_cell_type_count(), n + 4);
     cr_assert_eq(rg_cell_type_find("mingru"), mingru);
     char names[512];
-    cr_assert(strstr(rg_cell_type_names(names, sizeof names, ", "), "mingru, ln_lstm"), "%s",
-              names);
+    cr_assert(strstr(rg_cell_type_names(names, sizeof names, ", "),
+                     "mingru, ln_lstm, ln_lstm_fused, peephole_lstm"), "%s", names);
 }
 
 Test(plugins, plugin_errors_name_the_file_and_the_problem)
@@ -266,6 +269,84 @@ static void gradcheck_cell(const char *name)
 
 Test(plugins, mingru_gradcheck_stacked_bidirectional_padded) { gradcheck_cell("mingru"); }
 Test(plugins, ln_lstm_gradcheck_stacked_bidirectional_padded) { gradcheck_cell("ln_lstm"); }
+Test(plugins, ln_lstm_fused_gradcheck_stacked_bidirectional_padded) { gradcheck_cell("ln_lstm_fused"); }
+Test(plugins, peephole_lstm_gradcheck_stacked_bidirectional_padded) { gradcheck_cell("peephole_lstm"); }
+
+/* The user cells of the custom-cell benchmark (the composed built-ins and the
+ * plugin's three) against the PyTorch modules that bench/torch_custom_cells.py
+ * times, from the same weights (tests/data/custom_cells_f64.txt, written by
+ * tools/custom_cell_refs.py): outputs, loss, dx and every parameter's gradient
+ * of a 2-layer stack, float64.  Every parameter of ours must have a twin. */
+/* every element of t (or of its gradient) within 1e-10 + 1e-8 |want| */
+static void expect_close(const char *cell, const char *what, const rg_tensor *t, bool grad,
+                         const rg_tensor *want)
+{
+    double worst = 0;
+    for (int64_t j = 0; j < t->numel; j++) {
+        double v = grad ? rg_grad_get(t, j) : rg_get(t, j), e = rg_get(want, j);
+        worst = fmax(worst, fabs(v - e) / (1e-10 + 1e-8 * fabs(e)));
+    }
+    cr_expect(worst <= 1, "%s %s: error/tolerance %g", cell, what, worst);
+}
+
+/* ours: the cell's name; twin: its twin's (the name of its cases) */
+static void twin_parity(const rg_reflist *l, const char *ours, const char *cell)
+{
+    const rg_refcase *rc = rg_ref_find(l, cell);
+    cr_assert(rc && rc->n_in == 2 && rc->n_out == 3, "case %s", cell);
+    rg_tensor *x = rc->in[0];
+    rg_seq_config cfg = {.cell = rg_cell_type_find(ours), .input_size = x->shape[2],
+                         .hidden_size = rc->in[1]->shape[2], .num_layers = 2, .dtype = RG_F64};
+    rg_params *P = rg_params_new();
+    rg_seq *s = rg_seq_new(P, "rnn", &cfg, NULL);
+    cr_assert(s, "%s: %s", ours, rg_last_error());
+    int n = rg_params_count(P), twins = 0;
+    size_t len = strlen(cell);
+    for (int i = 0; i < l->n; i++)
+        twins += !strncmp(l->cases[i].name, cell, len) && l->cases[i].name[len] == '/';
+    cr_assert_eq(n, twins, "%s: %d parameters, %d in the twin", cell, n, twins);
+    const rg_refcase *pc[32];
+    cr_assert(n <= 32);
+    for (int i = 0; i < n; i++) {
+        char sub[200];
+        const char *pname;
+        rg_tensor *p = rg_params_at(P, i, &pname);
+        snprintf(sub, sizeof sub, "%s/%s", cell, pname);
+        pc[i] = rg_ref_find(l, sub);
+        cr_assert(pc[i] && rg_same_shape(p, pc[i]->in[0]), "%s: no twin of that shape", sub);
+        cr_assert_eq(rg_tensor_copy(p, pc[i]->in[0]), 0);
+    }
+    rg_set_requires_grad(x, true);
+    rg_zero_grad(x); /* two of ours may share a twin's x */
+    rg_tape *tp = rg_tape_new();
+    rg_tensor *out = rg_seq_forward_ex(tp, s, x, NULL);
+    rg_tensor *loss = rg_sum(tp, rg_mul(tp, out, rc->in[1]));
+    cr_assert(loss && rg_backward(tp, loss) == 0, "%s: %s", cell, rg_tape_error(tp));
+    expect_close(ours, "output", out, false, rc->out[0]);
+    expect_close(ours, "loss", loss, false, rc->out[1]);
+    expect_close(ours, "dx", x, true, rc->out[2]);
+    for (int i = 0; i < n; i++)
+        expect_close(ours, pc[i]->name, rg_params_at(P, i, NULL), true, pc[i]->out[0]);
+    rg_tape_free(tp);
+    rg_seq_free(s);
+    rg_params_free(P);
+}
+
+Test(plugins, benchmark_cells_match_their_pytorch_twins)
+{
+    cr_assert_eq(rg_cell_plugin_load(PLUGIN), 0, "%s", rg_last_error());
+    rg_reflist *l = rg_ref_load(rg_test_data_path("custom_cells_f64.txt"));
+    cr_assert(l, "%s", rg_last_error());
+    const char *cells[][2] = {{"lstm_composed", "lstm_composed"},
+                              {"gru_composed", "gru_composed"},
+                              {"peephole_lstm", "peephole_lstm"},
+                              {"ln_lstm", "ln_lstm"},
+                              {"ln_lstm_fused", "ln_lstm"},
+                              {"mingru", "mingru"}};
+    for (int k = 0; k < 6; k++)
+        twin_parity(l, cells[k][0], cells[k][1]);
+    rg_ref_free(l);
+}
 
 /* ---- through the programs ----------------------------------------------------------- */
 
