@@ -37,11 +37,12 @@
  *            back through it and the forward (J v), one through the loss, then
  *            a fresh forward and a fast backward (J^T).
  * Measured (bench/hvp.c, char-LM batch 32 x unroll 64, float32, one thread,
- * AMD EPYC Zen 4): LSTM 2x256 H v 6.2, G v 7.2 gradients; GRU 2x256 7.4 and
- * 8.1; RNN-tanh 2x256 6.2 and 7.1.  Memory: the recorded backward and the
- * gradients through it stay on the tape until the product is done: 3.8 GB of
- * arena for an H v of the LSTM against 87 MB for a gradient (README
- * "Gradients of gradients" says where it goes).
+ * AMD EPYC Zen 4 under KVM, OpenBLAS 0.3.21 Cooperlake, on a shared, loaded
+ * machine: +-10%): LSTM 2x256 H v 3.2, G v 4.2 gradients; LSTM 1x128 3.5 and
+ * 4.3; GRU 2x256 3.6 and 5.1; RNN-tanh 2x256 3.3 and 4.2.  Memory: the
+ * recorded backward and the gradients through it stay on the tape until the
+ * product is done: 491 MB of arena at the peak of an H v of the 2x256 LSTM
+ * against 87 MB for a gradient (README "Gradients of gradients").
  *
  * Errors: -1 with rg_last_error() naming the function (a direction of the
  * wrong size, a loss that is not a scalar, an op on the way without a

@@ -6,6 +6,11 @@
 #include <tgmath.h> /* log1p(x) on a float is log1pf: one expression serves both dtypes */
 
 #include "broadcast.h"
+#include "rg_kernel.h"
+
+/* Each op's forward and backward, compiled for every kernel variant (rg_kernel.h),
+ * RG_BC_FOR's loops included. */
+#define OP_KERNEL(name) RG_KERNEL(name, (rg_tape *tp, rg_entry *e), (tp, e))
 
 /* ---- loops ------------------------------------------------------------------- */
 
@@ -160,10 +165,10 @@ static double above(double x, double s) { (void)s; return x > 0 ? 1 : s; } /* le
 /* maximum: y = max(a, b), NaN when either is NaN;
  * da = dy where a > b, dy/2 where a == b, 0 where a < b; db the mirror image.
  * This is torch.maximum's rule (a NaN compares neither way, so both get dy). */
-static void maximum_forward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(maximum_forward) {
     BINARY_FORWARD(e, (x > z || x != x) ? x : z);
 }
-static void maximum_backward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(maximum_backward) {
     BINARY_BACKWARD(tp, e, x == z ? g / 2 : (x < z ? 0 : g), x == z ? g / 2 : (x > z ? 0 : g));
 }
 /* recorded: da = dy (1 - [a < b] - [a == b]/2), db = dy (1 - [a > b] - [a == b]/2)
@@ -189,10 +194,10 @@ static const rg_op maximum_row = {.name = "maximum", .n_in = 2, .n_out = 1, .sha
 
 /* minimum: y = min(a, b), NaN when either is NaN;
  * da = dy where a < b, dy/2 where a == b, 0 where a > b; db the mirror image. */
-static void minimum_forward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(minimum_forward) {
     BINARY_FORWARD(e, (x < z || x != x) ? x : z);
 }
-static void minimum_backward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(minimum_backward) {
     BINARY_BACKWARD(tp, e, x == z ? g / 2 : (x > z ? 0 : g), x == z ? g / 2 : (x < z ? 0 : g));
 }
 static const rg_op minimum_row = {.name = "minimum", .n_in = 2, .n_out = 1, .shape = binary_shape,
@@ -214,11 +219,11 @@ static int softplus_shape(rg_tape *tp, rg_entry *e) {
         return rg_op_error(tp, "rg_softplus: beta = %g must be finite and nonzero", beta);
     return unary_shape(tp, e);
 }
-static void softplus_forward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(softplus_forward) {
     UNARY_FORWARD(e, s0 * x > s1 ? x
                                  : ((s0 * x > 0 ? s0 * x : 0) + log1p(exp(-fabs(s0 * x)))) / s0);
 }
-static void softplus_backward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(softplus_backward) {
     UNARY_BACKWARD(tp, e, s0 * x > s1 ? g : g * SIGMOID_STABLE(s0 * x));
 }
 /* recorded: dx = where(beta x > threshold, dy, dy sigmoid(beta x)), the mask a constant */
@@ -237,10 +242,10 @@ static const rg_op softplus_row = {.name = "softplus", .n_in = 1, .n_out = 1,
 
 /* log_sigmoid: y = log(1 / (1 + e^-x)) = min(x, 0) - log1p(e^-|x|);
  *   dx = dy (1 - sigmoid(x)) = dy sigmoid(-x).  Exact for large |x| either way. */
-static void log_sigmoid_forward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(log_sigmoid_forward) {
     UNARY_FORWARD(e, (x < 0 ? x : 0) - log1p(exp(-fabs(x))));
 }
-static void log_sigmoid_backward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(log_sigmoid_backward) {
     UNARY_BACKWARD(tp, e, g * SIGMOID_STABLE(-x));
 }
 /* recorded: dx = dy sigmoid(-x) */
@@ -254,16 +259,16 @@ static const rg_op log_sigmoid_row = {.name = "log_sigmoid", .n_in = 1, .n_out =
                                       .backward_graph = log_sigmoid_graph};
 
 /* log1p: y = log(1 + x), exact for small x;  dx = dy / (1 + x) */
-static void log1p_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD(e, log1p(x)); }
-static void log1p_backward(rg_tape *tp, rg_entry *e) { UNARY_BACKWARD(tp, e, g / (1 + x)); }
+OP_KERNEL(log1p_forward) { UNARY_FORWARD(e, log1p(x)); }
+OP_KERNEL(log1p_backward) { UNARY_BACKWARD(tp, e, g / (1 + x)); }
 GRAPH_RULE(log1p_graph) { DONE(din[0] = rg_div(tp, dout[0], rg_add_scalar(tp, e->in[0], 1))); }
 static const rg_op log1p_row = {.name = "log1p", .n_in = 1, .n_out = 1, .shape = unary_shape,
                                 .forward = log1p_forward, .backward = log1p_backward,
                                 .backward_graph = log1p_graph};
 
 /* expm1: y = e^x - 1, exact for small x;  dx = dy e^x = dy (y + 1) */
-static void expm1_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD(e, expm1(x)); }
-static void expm1_backward(rg_tape *tp, rg_entry *e) { UNARY_BACKWARD(tp, e, g * exp(x)); }
+OP_KERNEL(expm1_forward) { UNARY_FORWARD(e, expm1(x)); }
+OP_KERNEL(expm1_backward) { UNARY_BACKWARD(tp, e, g * exp(x)); }
 /* recorded: dx = dy e^x (not y + 1, which cancels for very negative x) */
 GRAPH_RULE(expm1_graph) { DONE(din[0] = rg_mul(tp, dout[0], rg_exp(tp, e->in[0]))); }
 static const rg_op expm1_row = {.name = "expm1", .n_in = 1, .n_out = 1, .shape = unary_shape,
@@ -271,16 +276,16 @@ static const rg_op expm1_row = {.name = "expm1", .n_in = 1, .n_out = 1, .shape =
                                 .backward_graph = expm1_graph};
 
 /* sin: y = sin x;  dx = dy cos x */
-static void sin_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD(e, sin(x)); }
-static void sin_backward(rg_tape *tp, rg_entry *e) { UNARY_BACKWARD(tp, e, g * cos(x)); }
+OP_KERNEL(sin_forward) { UNARY_FORWARD(e, sin(x)); }
+OP_KERNEL(sin_backward) { UNARY_BACKWARD(tp, e, g * cos(x)); }
 GRAPH_RULE(sin_graph) { DONE(din[0] = rg_mul(tp, dout[0], rg_cos(tp, e->in[0]))); }
 static const rg_op sin_row = {.name = "sin", .n_in = 1, .n_out = 1, .shape = unary_shape,
                               .forward = sin_forward, .backward = sin_backward,
                               .backward_graph = sin_graph};
 
 /* cos: y = cos x;  dx = -dy sin x */
-static void cos_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD(e, cos(x)); }
-static void cos_backward(rg_tape *tp, rg_entry *e) { UNARY_BACKWARD(tp, e, -g * sin(x)); }
+OP_KERNEL(cos_forward) { UNARY_FORWARD(e, cos(x)); }
+OP_KERNEL(cos_backward) { UNARY_BACKWARD(tp, e, -g * sin(x)); }
 GRAPH_RULE(cos_graph) { DONE(din[0] = rg_neg(tp, rg_mul(tp, dout[0], rg_sin(tp, e->in[0])))); }
 static const rg_op cos_row = {.name = "cos", .n_in = 1, .n_out = 1, .shape = unary_shape,
                               .forward = cos_forward, .backward = cos_backward,
@@ -288,10 +293,10 @@ static const rg_op cos_row = {.name = "cos", .n_in = 1, .n_out = 1, .shape = una
 
 /* leaky_relu: y = x where x > 0, else slope x (slope = attr.f[0]);
  *   dx = dy where x > 0, else slope dy (PyTorch's choice at x = 0) */
-static void leaky_relu_forward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(leaky_relu_forward) {
     UNARY_FORWARD(e, x > 0 ? x : s0 * x);
 }
-static void leaky_relu_backward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(leaky_relu_backward) {
     UNARY_BACKWARD(tp, e, x > 0 ? g : s0 * g);
 }
 /* recorded: dx = dy c, c = 1 where x > 0, else slope (a constant) */
@@ -305,8 +310,8 @@ static const rg_op leaky_relu_row = {.name = "leaky_relu", .n_in = 1, .n_out = 1
 
 /* elu: y = x where x > 0, else alpha (e^x - 1) (alpha = attr.f[0]);
  *   dx = dy where x > 0, else dy alpha e^x */
-static void elu_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD(e, x > 0 ? x : s0 * expm1(x)); }
-static void elu_backward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(elu_forward) { UNARY_FORWARD(e, x > 0 ? x : s0 * expm1(x)); }
+OP_KERNEL(elu_backward) {
     UNARY_BACKWARD(tp, e, x > 0 ? g : g * s0 * exp(x));
 }
 /* recorded: dx = where(x > 0, dy, dy alpha e^x'), x' = x with the positive part
@@ -326,10 +331,10 @@ static const rg_op elu_row = {.name = "elu", .n_in = 1, .n_out = 1, .shape = una
  * these two in double (exact to the last bit of a float). */
 #define RG_SQRT1_2 0.70710678118654752440
 #define RG_INV_SQRT_2PI 0.39894228040143267794
-static void gelu_forward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(gelu_forward) {
     UNARY_FORWARD(e, x * erfc(-x * RG_SQRT1_2) / 2);
 }
-static void gelu_backward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(gelu_backward) {
     UNARY_BACKWARD(tp, e,
                    g * (erfc(-x * RG_SQRT1_2) / 2 +
                         x * exp(-x * x / 2) * RG_INV_SQRT_2PI));
@@ -350,8 +355,8 @@ static const rg_op gelu_row = {.name = "gelu", .n_in = 1, .n_out = 1, .shape = u
 /* erf: y = erf x = 2/sqrt(pi) int_0^x e^(-t^2) dt;  dx = dy 2/sqrt(pi) e^(-x^2)
  * (gelu's recorded backward needs it: the normal CDF is (1 + erf(x / sqrt 2)) / 2) */
 #define RG_2_SQRTPI 1.12837916709551257390
-static void erf_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD(e, erf(x)); }
-static void erf_backward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(erf_forward) { UNARY_FORWARD(e, erf(x)); }
+OP_KERNEL(erf_backward) {
     UNARY_BACKWARD(tp, e, g * RG_2_SQRTPI * exp(-x * x));
 }
 GRAPH_RULE(erf_graph) {
@@ -364,8 +369,8 @@ static const rg_op erf_row = {.name = "erf", .n_in = 1, .n_out = 1, .shape = una
                               .backward_graph = erf_graph};
 
 /* rsub_scalar: y = c - x (c = attr.f[0]; 1 - z in one call);  dx = -dy */
-static void rsub_scalar_forward(rg_tape *tp, rg_entry *e) { UNARY_FORWARD(e, s0 - x); }
-static void rsub_scalar_backward(rg_tape *tp, rg_entry *e) { UNARY_BACKWARD(tp, e, -g); }
+OP_KERNEL(rsub_scalar_forward) { UNARY_FORWARD(e, s0 - x); }
+OP_KERNEL(rsub_scalar_backward) { UNARY_BACKWARD(tp, e, -g); }
 GRAPH_RULE(rsub_scalar_graph) { DONE(din[0] = rg_neg(tp, dout[0])); }
 static const rg_op rsub_scalar_row = {.name = "rsub_scalar", .n_in = 1, .n_out = 1,
                                       .shape = unary_shape, .forward = rsub_scalar_forward,

@@ -2,7 +2,9 @@
  * of ops/activation.c (maximum, minimum) and ops/indexing.c (where,
  * masked_fill, comparisons): the shape rule and a plan resolved once per call.
  * Not public.  (ops/elementwise.c keeps its own faster plan for the arithmetic
- * ops, with row and scalar special cases.) */
+ * ops, with row and scalar special cases.)  RG_BC_FOR is a macro: inside an
+ * RG_KERNEL (autograd/rg_kernel.h) it is compiled for every kernel variant, as
+ * in ops/activation.c; ops/indexing.c's loops are plain functions, baseline only. */
 #ifndef RG_BROADCAST_H
 #define RG_BROADCAST_H
 

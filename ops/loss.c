@@ -7,6 +7,10 @@
 #include <string.h>
 
 #include "ops_internal.h"
+#include "rg_kernel.h"
+
+/* Each op's forward and backward, compiled for every kernel variant (rg_kernel.h). */
+#define OP_KERNEL(name) RG_KERNEL(name, (rg_tape *tp, rg_entry *e), (tp, e))
 
 /* Runs the statement with T the C type of the float dtype dt. */
 #define WITH_FLOAT_T(dt, ...)                                                          \
@@ -77,7 +81,7 @@ static int pointwise_shape(rg_tape *tp, rg_entry *e) {
 /* The forward and backward of a pointwise loss; LOSS, DA and DB read x (a's
  * value), t (b's value) and s (the op's parameter), all double. */
 #define POINTWISE_LOSS(NAME, LOSS, DA, DB)                                             \
-    static void NAME##_forward(rg_tape *tp, rg_entry *e) {                             \
+    OP_KERNEL(NAME##_forward) {                                                        \
         const bool none = e->attr.i[0] == RG_NONE;                                     \
         const double s = e->attr.f[0];                                                 \
         const int64_t n = e->in[0]->numel;                                             \
@@ -97,7 +101,7 @@ static int pointwise_shape(rg_tape *tp, rg_entry *e) {
             if (!none) y[0] = (T)(e->attr.i[0] == RG_MEAN ? sum / (double)n : sum);    \
         });                                                                            \
     }                                                                                  \
-    static void NAME##_backward(rg_tape *tp, rg_entry *e) {                            \
+    OP_KERNEL(NAME##_backward) {                                                       \
         const void *dy = e->out[0]->grad;                                              \
         if (!dy) return;                                                               \
         void *da = rg_grad(tp, e->in[0]), *db = rg_grad(tp, e->in[1]);                 \
@@ -262,7 +266,7 @@ static int nll_shape(rg_tape *tp, rg_entry *e) {
     return 0;
 }
 
-static void nll_forward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(nll_forward) {
     const rg_tensor *x = e->in[0];
     const int32_t *t = e->in[1]->data;
     int64_t N = x->shape[0], C = x->shape[1];
@@ -279,7 +283,7 @@ static void nll_forward(rg_tape *tp, rg_entry *e) {
     });
 }
 
-static void nll_backward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(nll_backward) {
     const void *dy = e->out[0]->grad;
     void *dx = rg_grad(tp, e->in[0]);
     if (!dy || !dx) return;

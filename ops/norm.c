@@ -6,6 +6,10 @@
 #include <string.h>
 
 #include "ops_internal.h"
+#include "rg_kernel.h"
+
+/* Each op's forward and backward, compiled for every kernel variant (rg_kernel.h). */
+#define OP_KERNEL(name) RG_KERNEL(name, (rg_tape *tp, rg_entry *e), (tp, e))
 
 /* Runs the statement with T the C type of the float dtype dt. */
 #define WITH_FLOAT_T(dt, ...)                                                          \
@@ -88,7 +92,7 @@ static rg_tensor *row_mean(rg_tape *tp, rg_tensor *t) { return rg_mean_axis(tp, 
  *   dx = rstd (gw - mean(gw) - xhat mean(gw xhat)),  dw += sum_r dy xhat,  db += sum_r dy.
  * saved: (mu, rstd) per row, double. */
 
-static void layer_norm_forward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(layer_norm_forward) {
     const rg_tensor *x = e->in[0], *w = weight_of(e), *bb = bias_of(e);
     int64_t H = x->shape[x->rank - 1], R = H ? x->numel / H : 0;
     double *st = rg_tape_alloc(tp, (size_t)(2 * R + 1) * sizeof *st);
@@ -118,7 +122,7 @@ static void layer_norm_forward(rg_tape *tp, rg_entry *e) {
     });
 }
 
-static void layer_norm_backward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(layer_norm_backward) {
     const void *dy = e->out[0]->grad;
     const double *st = e->saved;
     if (!dy || !st) return;
@@ -180,7 +184,7 @@ static const rg_op layer_norm_row = {.name = "layer_norm", .n_in = -1, .n_out = 
  *   dx = rstd (gw - xhat mean(gw xhat)),  dw += sum_r dy xhat.
  * saved: rstd per row, double. */
 
-static void rms_norm_forward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(rms_norm_forward) {
     const rg_tensor *x = e->in[0], *w = weight_of(e);
     int64_t H = x->shape[x->rank - 1], R = H ? x->numel / H : 0;
     double *st = rg_tape_alloc(tp, (size_t)(R + 1) * sizeof *st);
@@ -202,7 +206,7 @@ static void rms_norm_forward(rg_tape *tp, rg_entry *e) {
     });
 }
 
-static void rms_norm_backward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(rms_norm_backward) {
     const void *dy = e->out[0]->grad;
     const double *st = e->saved;
     if (!dy || !st) return;

@@ -6,6 +6,10 @@
 #include <math.h>
 
 #include "ops_internal.h"
+#include "rg_kernel.h"
+
+/* Each op's forward and backward, compiled for every kernel variant (rg_kernel.h). */
+#define OP_KERNEL(name) RG_KERNEL(name, (rg_tape *tp, rg_entry *e), (tp, e))
 
 /* Runs the statement with T the C type of the float dtype dt. */
 #define WITH_FLOAT_T(dt, ...)                                                          \
@@ -69,7 +73,7 @@ static rg_tensor *flip(rg_tape *tp, rg_tensor *t, int ax) {
 /* ---- cumsum ------------------------------------------------------------------------
  * y[o,k,j] = sum_{q<=k} x[o,q,j];  dx[o,q,j] += sum_{k>=q} dy[o,k,j] (a reverse scan). */
 
-static void cumsum_forward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(cumsum_forward) {
     axis_geom g = entry_geom(e);
     WITH_FLOAT_T(e->in[0]->dtype, {
         const T *x = e->in[0]->data;
@@ -86,7 +90,7 @@ static void cumsum_forward(rg_tape *tp, rg_entry *e) {
     });
 }
 
-static void cumsum_backward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(cumsum_backward) {
     const void *dy = e->out[0]->grad;
     void *dx = rg_grad(tp, e->in[0]);
     if (!dy || !dx) return;
@@ -127,13 +131,13 @@ static const rg_op cumsum_row = {.name = "cumsum", .n_in = 1, .n_out = 1, .shape
  * y never decreases along k and x_q <= y_q, so every exponent is <= 0 (one
  * reverse pass, no overflow; an x_q of -inf gets 0). */
 
-static double log_add_exp(double u, double v) {
+static inline double log_add_exp(double u, double v) {
     double lo = u < v ? u : v, hi = u < v ? v : u;
     if (lo != hi || isfinite(lo)) return hi + log1p(exp(lo - hi));
     return u;
 }
 
-static void logcumsumexp_forward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(logcumsumexp_forward) {
     axis_geom g = entry_geom(e);
     WITH_FLOAT_T(e->in[0]->dtype, {
         const T *x = e->in[0]->data;
@@ -150,7 +154,7 @@ static void logcumsumexp_forward(rg_tape *tp, rg_entry *e) {
     });
 }
 
-static void logcumsumexp_backward(rg_tape *tp, rg_entry *e) {
+OP_KERNEL(logcumsumexp_backward) {
     const void *dy = e->out[0]->grad;
     void *dx = rg_grad(tp, e->in[0]);
     if (!dy || !dx) return;

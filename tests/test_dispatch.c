@@ -2,8 +2,10 @@
  * (AVX2+FMA, AVX-512) against the baseline one, on random data, forward and
  * backward -- the fused LSTM/GRU rows, softmax and cross-entropy, elementwise
  * ops with every broadcast kind, reductions, linear/embedding rows, the
- * optimizers and clipping, the tape's private-gradient merge and the built-in
- * GEMM -- in float32 and float64.  The variants must agree within the
+ * optimizers and clipping, the tape's private-gradient merge, the built-in
+ * GEMM, the activations with maximum/minimum (ops/activation.c), layer_norm
+ * and rms_norm, the losses of ops/loss.c and the scans -- in float32 and
+ * float64.  The variants must agree within the
  * documented tolerance of the fast float32 activations (a few ulp; rtol 2e-6
  * after a chain of ops) and 1e-12 in float64; each case also logs whether they
  * agree to the bit, which they do when the compiler contracts nothing (ISO C
@@ -366,6 +368,140 @@ static void case_gemm(rg_dtype dt, res *r) {
     free(A), free(Bm), free(C), free(Af), free(Bf), free(Cf);
 }
 
+/* Sums wsum(t) over the n tensors of ts into loss (NULL: starts a sum). */
+static rg_tensor *add_wsums(rg_tape *tp, rg_tensor *loss, int n, rg_tensor **ts, rg_rng *g) {
+    for (int k = 0; k < n; ++k) {
+        rg_tensor *l = ts[k]->numel == 1 ? ts[k] : wsum(tp, ts[k], g);
+        loss = loss ? rg_add(tp, loss, l) : l;
+    }
+    return loss;
+}
+
+/* t's values rounded to halves, so that two such tensors tie in places. */
+static void halves(rg_tensor *t) {
+    for (int64_t i = 0; i < t->numel; ++i) rg_set(t, i, floor(2 * rg_get(t, i)) / 2);
+}
+
+/* The activations of ops/activation.c, both branches of every piecewise one
+ * (softplus past its threshold, leaky_relu and elu on either sign). */
+static void case_activation(rg_dtype dt, res *r) {
+    rg_rng g;
+    rg_rng_seed(&g, 31);
+    rg_tensor *in[2] = {rnd(dt, RG_DIMS(B, 2 * H + 3), -6, 6, &g),
+                        rnd(dt, RG_DIMS(B, 2 * H + 3), -0.9, 4, &g)};
+    rg_tape *tp = rg_tape_new();
+    rg_tensor *x = in[0], *p = in[1];
+    rg_tensor *outs[13] = {rg_softplus(tp, x, 1, 20),   rg_softplus(tp, x, 0.5, 2),
+                           rg_log_sigmoid(tp, x),       rg_log1p(tp, p),
+                           rg_expm1(tp, x),             rg_sin(tp, x),
+                           rg_cos(tp, x),               rg_leaky_relu(tp, x, 0.1),
+                           rg_elu(tp, x, 1.3),          rg_gelu(tp, x),
+                           rg_erf(tp, x),               rg_rsub_scalar(tp, x, 1),
+                           rg_gelu(tp, rg_elu(tp, rg_mul(tp, x, p), 0.7))};
+    finish(tp, add_wsums(tp, NULL, 13, outs, &g), 13, outs, 2, in, r);
+    rg_tape_free(tp);
+}
+
+/* maximum and minimum (RG_BC_FOR of ops/broadcast.h) with every broadcast
+ * shape and ties: same shapes, a scalar and a row on either side, [3,1,5] x
+ * [4,1], and one tensor on both sides (one gradient buffer added to twice). */
+static void case_minmax(rg_dtype dt, res *r) {
+    rg_rng g;
+    rg_rng_seed(&g, 32);
+    rg_tensor *in[6] = {rnd(dt, RG_DIMS(B, H), -2, 2, &g), rnd(dt, RG_DIMS(B, H), -2, 2, &g),
+                        rnd(dt, 0, NULL, -1, 1, &g),      rnd(dt, RG_DIMS(H), -2, 2, &g),
+                        rnd(dt, RG_DIMS(3, 1, 5), -2, 2, &g),
+                        rnd(dt, RG_DIMS(4, 1), -2, 2, &g)};
+    for (int k = 0; k < 6; ++k) halves(in[k]);
+    rg_tensor *(*const ops[2])(rg_tape *, rg_tensor *, rg_tensor *) = {rg_maximum, rg_minimum};
+    const int pairs[][2] = {{0, 1}, {2, 0}, {0, 2}, {3, 0}, {0, 3}, {4, 5}, {5, 4}, {1, 1}};
+    enum { NP = sizeof pairs / sizeof pairs[0] };
+    rg_tape *tp = rg_tape_new();
+    rg_tensor *outs[2 * NP];
+    int n = 0;
+    for (int o = 0; o < 2; ++o)
+        for (int q = 0; q < NP; ++q) outs[n++] = ops[o](tp, in[pairs[q][0]], in[pairs[q][1]]);
+    finish(tp, add_wsums(tp, NULL, n, outs, &g), n, outs, 6, in, r);
+    rg_tape_free(tp);
+}
+
+/* layer_norm and rms_norm of ops/norm.c, with and without weight and bias,
+ * over [B*3,H] and [2,B,H]. */
+static void case_norm(rg_dtype dt, res *r) {
+    rg_rng g;
+    rg_rng_seed(&g, 33);
+    rg_tensor *in[4] = {rnd(dt, RG_DIMS(B * 3, H), -3, 3, &g),
+                        rnd(dt, RG_DIMS(2, B, H), -1, 5, &g), rnd(dt, RG_DIMS(H), 0.5, 1.5, &g),
+                        rnd(dt, RG_DIMS(H), -0.5, 0.5, &g)};
+    rg_tensor *x = in[0], *x3 = in[1], *w = in[2], *b = in[3];
+    rg_tape *tp = rg_tape_new();
+    rg_tensor *outs[7] = {rg_layer_norm(tp, x, w, b, 1e-5),
+                          rg_layer_norm(tp, x, NULL, NULL, 1e-5),
+                          rg_layer_norm(tp, x3, w, NULL, 0.1),
+                          rg_layer_norm(tp, x3, NULL, b, 0),
+                          rg_rms_norm(tp, x, w, 1e-6),
+                          rg_rms_norm(tp, x3, NULL, 1e-6),
+                          rg_rms_norm(tp, rg_layer_norm(tp, x, w, b, 1e-5), w, 1e-6)};
+    finish(tp, add_wsums(tp, NULL, 7, outs, &g), 7, outs, 4, in, r);
+    rg_tape_free(tp);
+}
+
+/* The losses of ops/loss.c with every reduction: bce_with_logits (with and
+ * without weights), huber, smooth_l1 (beta > 0 and L1's beta 0), l1 and nll;
+ * one tensor on both sides of huber (a and b share a gradient buffer). */
+static void case_losses(rg_dtype dt, res *r) {
+    rg_rng g;
+    rg_rng_seed(&g, 34);
+    rg_tensor *in[5] = {rnd(dt, RG_DIMS(B, H), -4, 4, &g), rnd(dt, RG_DIMS(B, H), 0, 1, &g),
+                        rnd(dt, RG_DIMS(B, H), 0.1, 2, &g), rnd(dt, RG_DIMS(B, H), -4, 4, &g),
+                        rnd(dt, RG_DIMS(B * 7, V * 3), -4, 4, &g)};
+    rg_tensor *a = in[0], *t = in[1], *w = in[2], *b = in[3];
+    rg_tensor *ids = ids_below(B * 7, V * 3, &g);
+    rg_tape *tp = rg_tape_new();
+    rg_tensor *logp = rg_log_softmax(tp, in[4], -1);
+    const rg_reduction reds[3] = {RG_MEAN, RG_SUM, RG_NONE};
+    rg_tensor *outs[24];
+    int n = 0;
+    for (int k = 0; k < 3; ++k) {
+        rg_reduction red = reds[k];
+        outs[n++] = rg_bce_with_logits(tp, a, t, NULL, red);
+        outs[n++] = rg_bce_with_logits(tp, a, t, w, red);
+        outs[n++] = rg_huber(tp, a, b, 1.5, red);
+        outs[n++] = rg_huber(tp, b, b, 1.0, red);
+        outs[n++] = rg_smooth_l1(tp, a, b, 0.7, red);
+        outs[n++] = rg_smooth_l1(tp, b, a, 0, red);
+        outs[n++] = rg_l1(tp, a, b, red);
+        outs[n++] = rg_nll(tp, logp, ids, red);
+    }
+    finish(tp, add_wsums(tp, NULL, n, outs, &g), n, outs, 5, in, r);
+    rg_tape_free(tp);
+    rg_tensor_free(ids);
+}
+
+/* cumsum and logcumsumexp of ops/scan.c along every axis of [3,7,29], on a
+ * rank-0 tensor, and logcumsumexp over entries of -inf (a leading run, one in
+ * the middle, a whole row). */
+static void case_scan(rg_dtype dt, res *r) {
+    rg_rng g;
+    rg_rng_seed(&g, 35);
+    rg_tensor *in[3] = {rnd(dt, RG_DIMS(3, 7, 29), -3, 3, &g), rnd(dt, 0, NULL, -1, 1, &g),
+                        rnd(dt, RG_DIMS(4, 9), -30, 30, &g)};
+    const int64_t ninf[] = {0, 1, 2, 13, 27, 28, 29, 30, 31, 32, 33, 34, 35};
+    for (size_t k = 0; k < sizeof ninf / sizeof ninf[0]; ++k) rg_set(in[2], ninf[k], -INFINITY);
+    rg_tensor *x = in[0];
+    rg_tape *tp = rg_tape_new();
+    rg_tensor *outs[10] = {rg_cumsum(tp, x, 0),       rg_cumsum(tp, x, 1),
+                           rg_cumsum(tp, x, -1),      rg_cumsum(tp, in[1], 0),
+                           rg_logcumsumexp(tp, x, 0), rg_logcumsumexp(tp, x, 1),
+                           rg_logcumsumexp(tp, x, 2), rg_logcumsumexp(tp, in[1], -1),
+                           rg_logcumsumexp(tp, rg_cumsum(tp, x, 2), 2),
+                           rg_logcumsumexp(tp, in[2], 1)};
+    /* the last output holds -inf: its exponential keeps the loss finite */
+    rg_tensor *loss = add_wsums(tp, wsum(tp, rg_exp(tp, outs[9]), &g), 9, outs, &g);
+    finish(tp, loss, 10, outs, 3, in, r);
+    rg_tape_free(tp);
+}
+
 /* ---- the comparison ---------------------------------------------------------- */
 
 /* Runs the case with the baseline kernels and with every other variant the
@@ -444,3 +580,8 @@ Test(dispatch, linear_embedding_mse_dropout) { compare_variants("layers", case_l
 Test(dispatch, optimizers_and_clipping) { compare_variants("optim", case_optim); }
 Test(dispatch, private_grads_merge) { compare_variants("private_grads", case_private_grads); }
 Test(dispatch, builtin_gemm) { compare_variants("gemm", case_gemm); }
+Test(dispatch, activations) { compare_variants("activation", case_activation); }
+Test(dispatch, maximum_minimum_broadcast) { compare_variants("minmax", case_minmax); }
+Test(dispatch, layer_rms_norm) { compare_variants("norm", case_norm); }
+Test(dispatch, losses) { compare_variants("losses", case_losses); }
+Test(dispatch, scans) { compare_variants("scan", case_scan); }
