@@ -228,6 +228,11 @@ int rg_op_error(rg_tape *tp, const char *fmt, ...)
  * tensors); NULL when t does not require a gradient.  For backward functions;
  * rg_grad(NULL, t) gives a persistent tensor's own t->grad. */
 void *rg_grad(rg_tape *tp, rg_tensor *t);
+/* For a backward rule that writes every element of an input's gradient: the
+ * same buffer, but when it is new this sweep (a step tensor's first gradient)
+ * it is left unzeroed and *fresh is true: the rule then assigns (=) every
+ * element instead of adding (+=), which saves zeroing and reading it. */
+void *rg_grad_fresh(rg_tape *tp, rg_tensor *t, bool *fresh);
 
 /* Op registry by name (uthash).  Built-in ops are registered on first use of
  * the registry; a user may register their own. */

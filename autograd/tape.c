@@ -407,6 +407,18 @@ void *rg_grad(rg_tape *tp, rg_tensor *t) {
     return t->grad;
 }
 
+void *rg_grad_fresh(rg_tape *tp, rg_tensor *t, bool *fresh) {
+    *fresh = false;
+    if (tp && !t->grad && !t->base && (t->flags & RG_REQUIRES_GRAD) &&
+        !(t->flags & RG_PERSISTENT)) {
+        size_t bytes = (size_t)t->numel * rg_dtype_size(t->dtype);
+        t->grad = rg_tape_alloc(tp, bytes ? bytes : 1);
+        *fresh = t->grad != NULL;
+        return t->grad;
+    }
+    return rg_grad(tp, t);
+}
+
 /* ---- applying an op ------------------------------------------------------- */
 
 static int push_entry(rg_tape *tp, const rg_entry *e) {

@@ -68,6 +68,8 @@ void rg_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
 #ifdef RG_HAVE_CBLAS
     /* One row (batch 1) or one column: a matrix-vector product, which skips
      * sgemm's packing of the operands (most of the time at these sizes). */
+    if (K > 0 && beta == 0 && (M == 1 || N == 1)) /* gemv scales C by beta: C may be unset */
+        for (int64_t i = 0; i < (M == 1 ? N : M); i++) C[M == 1 ? i : i * ldc] = 0;
     if (K > 0 && M == 1) {
         /* C[1,N] = op(A)[1,K] op(B)[K,N]; row p of op(A) is A[p*lda] when ta. */
         cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, (blasint)(tb ? N : K),

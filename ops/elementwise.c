@@ -330,30 +330,49 @@ static void bc_resolve(bc_plan *p, const rg_tensor *a, const rg_tensor *b,
 
 /* An op's backward: da += DA_EXPR, db += DB_EXPR (each reduced over its
  * broadcast dims), for the inputs that want a gradient. */
+/* A fresh gradient buffer (rg_grad_fresh) of an input as big as the output is
+ * assigned; one that a broadcast reduces into is zeroed first. */
+#define BIN_SET(T, n, A, B, G, D, EXPR)                                                \
+    do {                                                                               \
+        const T *restrict A_ = (A), *restrict B_ = (B), *restrict G_ = (G);            \
+        T *restrict D_ = (D);                                                          \
+        for (int64_t i = 0; i < (n); i++) {                                            \
+            const T g = G_[i], x = A_[i], z = B_[i];                                   \
+            (void)x, (void)z;                                                          \
+            D_[i] = (EXPR);                                                            \
+        }                                                                              \
+    } while (0)
+
+#define BIN_GRAD_TYPED(T, WHICH, t_, d_, fresh_, DEXPR)                                \
+    do {                                                                               \
+        if (!(d_))                                                                     \
+            break;                                                                     \
+        if ((fresh_) && p_.kind == BC_SAME) {                                          \
+            BIN_SET(T, p_.n, (const T *)a_->data, (const T *)b_->data,                 \
+                    (const T *)y_->grad, (T *)(d_), DEXPR);                            \
+            break;                                                                     \
+        }                                                                              \
+        if (fresh_)                                                                    \
+            memset((d_), 0, (size_t)(t_)->numel * sizeof(T));                          \
+        WHICH(T, &p_, (const T *)a_->data, (const T *)b_->data, (const T *)y_->grad,   \
+              (T *)(d_), DEXPR);                                                       \
+    } while (0)
+
 #define BINARY_BACKWARD(tp, e, DA_EXPR, DB_EXPR)                                       \
     do {                                                                               \
         const rg_tensor *a_ = (e)->in[0], *b_ = (e)->in[1], *y_ = (e)->out[0];         \
         if (!y_->grad) return;                                                         \
-        void *da_ = rg_grad(tp, (e)->in[0]);                                           \
-        void *db_ = rg_grad(tp, (e)->in[1]);                                           \
+        bool fa_, fb_; /* an aliased b gets a's buffer, no longer fresh */             \
+        void *da_ = rg_grad_fresh(tp, (e)->in[0], &fa_);                               \
+        void *db_ = rg_grad_fresh(tp, (e)->in[1], &fb_);                               \
         bc_plan p_;                                                                    \
         bc_resolve(&p_, a_, b_, y_);                                                   \
         if (y_->dtype == RG_F32) {                                                     \
-            if (da_)                                                                   \
-                BIN_GRAD_A(float, &p_, (const float *)a_->data, (const float *)b_->data, \
-                           (const float *)y_->grad, (float *)da_, DA_EXPR);            \
-            if (db_)                                                                   \
-                BIN_GRAD_B(float, &p_, (const float *)a_->data, (const float *)b_->data, \
-                           (const float *)y_->grad, (float *)db_, DB_EXPR);            \
+            BIN_GRAD_TYPED(float, BIN_GRAD_A, a_, da_, fa_, DA_EXPR);                  \
+            BIN_GRAD_TYPED(float, BIN_GRAD_B, b_, db_, fb_, DB_EXPR);                  \
         } else {                                                                       \
-            if (da_)                                                                   \
-                BIN_GRAD_A(double, &p_, (const double *)a_->data,                      \
-                           (const double *)b_->data, (const double *)y_->grad,         \
-                           (double *)da_, DA_EXPR);                                    \
-            if (db_)                                                                   \
-                BIN_GRAD_B(double, &p_, (const double *)a_->data,                      \
-                           (const double *)b_->data, (const double *)y_->grad,         \
-                           (double *)db_, DB_EXPR);                                    \
+            BIN_GRAD_TYPED(double, BIN_GRAD_A, a_, da_, fa_, DA_EXPR);                 \
+            BIN_GRAD_TYPED(double, BIN_GRAD_B, b_, db_, fb_, DB_EXPR);                 \
         }                                                                              \
     } while (0)
 
@@ -411,24 +430,34 @@ static void bc_resolve(bc_plan *p, const rg_tensor *a, const rg_tensor *b,
     (void)s0, (void)s1;                                                                \
     for (int64_t i = 0; i < n_; i++)
 
-#define UNARY_BACKWARD(tp, e, EXPR)                                                    \
+#define UNARY_BACKWARD_T(T, e, dx_, fresh_, EXPR)                                      \
     do {                                                                               \
-        if (!(e)->out[0]->grad) return;                                                \
-        void *dx_ = rg_grad(tp, (e)->in[0]);                                           \
-        if (!dx_) return;                                                              \
-        if ((e)->out[0]->dtype == RG_F32) {                                            \
-            UNARY_LOOP_BWD(float, e, dx_) {                                            \
-                const float g = G_[i], x = X_[i], y = Y_[i];                           \
+        if (fresh_) {                                                                  \
+            UNARY_LOOP_BWD(T, e, dx_) {                                                \
+                const T g = G_[i], x = X_[i], y = Y_[i];                               \
                 (void)x, (void)y;                                                      \
-                D_[i] += (EXPR);                                                       \
+                D_[i] = (EXPR);                                                        \
             }                                                                          \
         } else {                                                                       \
-            UNARY_LOOP_BWD(double, e, dx_) {                                           \
-                const double g = G_[i], x = X_[i], y = Y_[i];                          \
+            UNARY_LOOP_BWD(T, e, dx_) {                                                \
+                const T g = G_[i], x = X_[i], y = Y_[i];                               \
                 (void)x, (void)y;                                                      \
                 D_[i] += (EXPR);                                                       \
             }                                                                          \
         }                                                                              \
+    } while (0)
+
+/* dx += EXPR, or dx = EXPR into a fresh buffer (rg_grad_fresh) */
+#define UNARY_BACKWARD(tp, e, EXPR)                                                    \
+    do {                                                                               \
+        if (!(e)->out[0]->grad) return;                                                \
+        bool fresh_;                                                                   \
+        void *dx_ = rg_grad_fresh(tp, (e)->in[0], &fresh_);                            \
+        if (!dx_) return;                                                              \
+        if ((e)->out[0]->dtype == RG_F32)                                              \
+            UNARY_BACKWARD_T(float, e, dx_, fresh_, EXPR);                             \
+        else                                                                           \
+            UNARY_BACKWARD_T(double, e, dx_, fresh_, EXPR);                            \
     } while (0)
 
 /* ---- shape rules ----------------------------------------------------------- */

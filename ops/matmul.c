@@ -95,7 +95,9 @@ static void matmul_backward(rg_tape *tp, rg_entry *e) {
     bool ta = e->attr.i[0], tb = e->attr.i[1];
     mm_dims d = mm_get(e);
     size_t es = rg_dtype_size(a->dtype);
-    void *dA = rg_grad(tp, a), *dB = rg_grad(tp, b);
+    bool fresh; /* dA written whole (beta 0) when new; an aliased b then adds to it */
+    void *dA = rg_grad_fresh(tp, a, &fresh), *dB = rg_grad(tp, b);
+    const double beta_a = fresh ? 0 : 1;
     const char *dC = c->grad;
     for (int64_t s = 0; s < d.S; ++s) {
         const char *As = (const char *)a->data + s * d.M * d.K * es;
@@ -104,9 +106,11 @@ static void matmul_backward(rg_tape *tp, rg_entry *e) {
         if (dA) {
             char *dAs = (char *)dA + s * d.M * d.K * es;
             if (!ta)
-                gemm(a->dtype, false, !tb, d.M, d.K, d.N, dCs, d.N, Bs, d.ldb, 1, dAs, d.lda);
+                gemm(a->dtype, false, !tb, d.M, d.K, d.N, dCs, d.N, Bs, d.ldb, beta_a, dAs,
+                     d.lda);
             else
-                gemm(a->dtype, tb, true, d.K, d.M, d.N, Bs, d.ldb, dCs, d.N, 1, dAs, d.lda);
+                gemm(a->dtype, tb, true, d.K, d.M, d.N, Bs, d.ldb, dCs, d.N, beta_a, dAs,
+                     d.lda);
         }
         if (dB) {
             char *dBs = (char *)dB + (d.b_shared ? 0 : s * d.K * d.N * es);
@@ -285,8 +289,9 @@ bool rg_defer_weight_grad(rg_tape *tp, rg_tensor *W, void *dW, const void *dy, c
 RG_KERNEL(linear_backward, (rg_tape *tp, rg_entry *e), (tp, e)) {
     rg_tensor *x = e->in[0], *W = e->in[1], *y = e->out[0];
     int64_t N = x->shape[0], I = x->shape[1], O = W->shape[0];
-    void *dx = rg_grad(tp, x), *dW = rg_grad(tp, W);
-    if (dx) gemm(x->dtype, false, false, N, I, O, y->grad, O, W->data, I, 1, dx, I);
+    bool fresh; /* dx written whole (beta 0) when new */
+    void *dx = rg_grad_fresh(tp, x, &fresh), *dW = rg_grad(tp, W);
+    if (dx) gemm(x->dtype, false, false, N, I, O, y->grad, O, W->data, I, fresh ? 0 : 1, dx, I);
     if (dW && !rg_defer_weight_grad(tp, W, dW, y->grad, x->data, N))
         gemm(x->dtype, true, false, O, I, N, y->grad, O, x->data, I, 1, dW, I);
     if (e->n_in == 3) {
