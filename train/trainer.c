@@ -6,8 +6,9 @@
  * shard per thread; tape 0 writes the parameters' own gradients, the others
  * private ones added in after the join; then the ranks sum their gradients.
  * Deterministic mode: M micro-shards of fixed rows; each one's gradient (and
- * loss) goes into its own flat vector, the ranks gather them all, and every
- * rank sums them in the same tree over k — the same bits for any split. */
+ * loss) goes into its own flat vector; they are summed in one fixed tree over
+ * k, each rank adding up the nodes inside its units and the ranks exchanging
+ * only those — the same bits for any split. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,30 +264,88 @@ static void run_worker(int j, void *user)
         run_unit(t, t->tp[j], k, &t->err[j]);
 }
 
-/* det mode: every unit's vector gathered, summed in a fixed tree over k, into
- * the parameters' gradients; the loss likewise */
+/* det mode, the fixed tree over the M unit vectors: node (k, w), k a multiple
+ * of w (a power of two), sums the leaves [k, min(k + w, M)) as
+ * node (k, w/2) + node (k + w/2, w/2), or is node (k, w/2) alone when k + w/2
+ * reaches M.  A node's bits depend on the leaves alone, whoever adds them. */
+static int tree_width(int M)
+{
+    int w = 1;
+    while (w < M)
+        w *= 2;
+    return w;
+}
+
+/* node (k, w) into slot k, from leaves or known nodes already in their slots */
+static void tree_eval(double *flat, int64_t n, int M, int k, int w, const bool *known_at,
+                      const int *known_w)
+{
+    if (w == 1 || (known_at[k] && known_w[k] >= w))
+        return; /* a leaf, or a node gathered (known_w[k] == w; bigger: never asked) */
+    int h = w / 2;
+    tree_eval(flat, n, M, k, h, known_at, known_w);
+    if (k + h >= M)
+        return;
+    tree_eval(flat, n, M, k + h, h, known_at, known_w);
+    double *a = flat + (int64_t)k * n, *b = flat + (int64_t)(k + h) * n;
+    for (int64_t e = 0; e < n; e++)
+        a[e] += b[e];
+}
+
+/* the largest nodes inside units [a, b): their k into ks, widths into ws */
+static int tree_cover(int M, int a, int b, int *ks, int *ws)
+{
+    int m = 0;
+    for (int k = a; k < b;) {
+        int w = 1;
+        while (k % (2 * w) == 0 && 2 * w <= tree_width(M) && (k + 2 * w < M ? k + 2 * w : M) <= b)
+            w *= 2;
+        ks[m] = k;
+        ws[m++] = w;
+        k = k + w < M ? k + w : M;
+    }
+    return m;
+}
+
+/* det mode: each rank adds up the nodes of the tree inside its units, the ranks
+ * gather those nodes (a few vectors each, not every unit's), and every rank
+ * finishes the same tree: the parameters' gradients and the loss */
 static int tree_sum(rg_trainer *t, double *loss)
 {
-    int M = t->total_units;
+    int M = t->total_units, R = t->ranks;
     int64_t n = t->n_values;
-    int64_t *counts = malloc((size_t)t->ranks * sizeof *counts);
-    if (!counts) {
-        rg_set_error("out of memory");
-        return -1;
+    int *ks = malloc((size_t)M * sizeof *ks), *ws = malloc((size_t)M * sizeof *ws);
+    int *known_w = calloc((size_t)M, sizeof *known_w);
+    bool *known_at = calloc((size_t)M, sizeof *known_at);
+    int64_t *counts = malloc((size_t)R * sizeof *counts);
+    int *first = malloc((size_t)(R + 1) * sizeof *first);
+    double *send = NULL, *recv = NULL;
+    int rc = -1, total = 0;
+    if (!ks || !ws || !known_w || !known_at || !counts || !first)
+        goto oom;
+    for (int q = 0; q < R; q++) { /* every rank's nodes, in rank order */
+        first[q] = total;
+        total += tree_cover(M, M * q / R, M * (q + 1) / R, ks + total, ws + total);
+        counts[q] = (int64_t)(total - first[q]) * n;
     }
-    for (int q = 0; q < t->ranks; q++)
-        counts[q] = (int64_t)(M * (q + 1) / t->ranks - M * q / t->ranks) * n;
-    double *mine = t->flat + (int64_t)t->first_unit * n;
-    int rc = rg_dist_gather_all(mine, counts[t->rank], t->flat, counts);
-    free(counts);
-    if (rc != 0)
-        return -1;
-    for (int s = 1; s < M; s *= 2)
-        for (int k = 0; k + s < M; k += 2 * s) {
-            double *a = t->flat + (int64_t)k * n, *b = t->flat + (int64_t)(k + s) * n;
-            for (int64_t e = 0; e < n; e++)
-                a[e] += b[e];
-        }
+    first[R] = total;
+    for (int j = first[t->rank]; j < first[t->rank + 1]; j++) /* from this rank's leaves */
+        tree_eval(t->flat, n, M, ks[j], ws[j], known_at, known_w);
+    send = malloc((size_t)counts[t->rank] * sizeof *send);
+    recv = malloc((size_t)total * (size_t)n * sizeof *recv);
+    if (!send || !recv)
+        goto oom;
+    for (int j = first[t->rank]; j < first[t->rank + 1]; j++)
+        memcpy(send + (int64_t)(j - first[t->rank]) * n, t->flat + (int64_t)ks[j] * n,
+               (size_t)n * sizeof *send);
+    if (rg_dist_gather_all(send, counts[t->rank], recv, counts) != 0)
+        goto done;
+    for (int j = 0; j < total; j++) {
+        memcpy(t->flat + (int64_t)ks[j] * n, recv + (int64_t)j * n, (size_t)n * sizeof *recv);
+        known_at[ks[j]] = true;
+        known_w[ks[j]] = ws[j];
+    }
+    tree_eval(t->flat, n, M, 0, tree_width(M), known_at, known_w);
     const double *v = t->flat;
     for (int i = 0; i < rg_params_count(t->task.P); i++) {
         rg_tensor *p = rg_params_at(t->task.P, i, NULL);
@@ -294,10 +353,8 @@ static int tree_sum(rg_trainer *t, double *loss)
             v += p->numel;
             continue;
         }
-        if (!rg_grad(NULL, p)) {
-            rg_set_error("out of memory for the gradient of a parameter");
-            return -1;
-        }
+        if (!rg_grad(NULL, p))
+            goto oom;
         for (int64_t e = 0; e < p->numel; e++) {
             if (p->dtype == RG_F32)
                 ((float *)p->grad)[e] += (float)v[e];
@@ -307,7 +364,20 @@ static int tree_sum(rg_trainer *t, double *loss)
         v += p->numel;
     }
     *loss = *v;
-    return 0;
+    rc = 0;
+    goto done;
+oom:
+    rg_set_error("out of memory for the sum of the micro-shards' gradients");
+done:
+    free(ks);
+    free(ws);
+    free(known_w);
+    free(known_at);
+    free(counts);
+    free(first);
+    free(send);
+    free(recv);
+    return rc;
 }
 
 /* forward and backward of every unit, the gradients summed; the step's loss */
