@@ -175,7 +175,7 @@ int main(int argc, char **argv)
         {"--text", RG_FLAG_STRING, &o.text, 0, 0, NULL, "training text", 0, 0, 0},
         {"--deterministic-shards", RG_FLAG_INT, &o.micro_shards, 0, 64, NULL, "deterministic mode with this many micro-shards (default 0: off)", 0, 0, 0},
         {"--parallel", RG_FLAG_CHOICE, &o.parallel, 0, 0, "data|blas", "data: a batch shard per thread; blas: threads inside BLAS", 0, 0, 0},
-        {"--kernels", RG_FLAG_CHOICE, &o.kernels, 0, 0, "auto|baseline|avx2+fma|avx512|native", "kernel variant (default auto: the best the CPU has)", 0, 0, 0},
+        {"--kernels", RG_FLAG_CHOICE, &o.kernels, 0, 0, "auto|baseline|avx2+fma|avx512|native", "kernel variant (default auto: the best the CPU has, or RG_KERNELS)", 0, 0, 0},
         {"--cell", RG_FLAG_STRING, &o.cell, 0, 0, NULL, "another cell with the config's sizes, e.g. lstm_composed, gru_composed (default: the config's)", 0, 0, 0},
         {"--cell-lib", RG_FLAG_STRING, &o.cell_lib, 0, 0, NULL, "a cell plugin (shared object) to load first, e.g. build/examples/cell_plugin.so", 0, 0, 0},
     };
@@ -183,7 +183,8 @@ int main(int argc, char **argv)
     if (!rg_flags_cli("bench_charlm", "usage: bench_charlm [flags]", fl, 9, argc, argv, 1,
                       &status))
         return status;
-    if (rg_cpu_force(o.kernels) != 0 || (o.cell_lib && rg_cell_plugin_load(o.cell_lib) != 0)) {
+    /* auto keeps what the library chose at load time (RG_KERNELS may have lowered it) */
+    if ((strcmp(o.kernels, "auto") != 0 && rg_cpu_force(o.kernels) != 0) || (o.cell_lib && rg_cell_plugin_load(o.cell_lib) != 0)) {
         fprintf(stderr, "bench_charlm: %s\n", rg_last_error());
         return rg_main_end("bench_charlm", 1);
     }
