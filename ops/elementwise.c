@@ -22,13 +22,15 @@ typedef enum bc_kind {
     BC_B_SCALAR, /* b has one element, a is like y */
     BC_A_ROW,    /* y [R,C], a [C] repeated over rows, b is like y */
     BC_B_ROW,    /* y [R,C], b [C] repeated over rows, a is like y */
+    BC_A_COL,    /* y [R,C], a [R,1]: one value per row, b is like y */
+    BC_B_COL,    /* y [R,C], b [R,1]: one value per row, a is like y */
     BC_GENERIC   /* y padded to 4 dims; a and b strides are 0 along broadcast dims */
 } bc_kind;
 
 typedef struct bc_plan {
     bc_kind kind;
     int64_t n;                   /* elements of y */
-    int64_t R, C;                /* the ROW kinds */
+    int64_t R, C;                /* the ROW and COL kinds */
     int64_t d[RG_MAX_RANK];      /* GENERIC: y's shape, padded on the left */
     int64_t sa[RG_MAX_RANK];     /* GENERIC: strides of a, in elements */
     int64_t sb[RG_MAX_RANK];
@@ -67,6 +69,15 @@ static int64_t row_cols(const int64_t *dr, const int64_t *dy) {
     return 0;
 }
 
+/* Columns of y (its last dim) when r padded is y's shape with a last dim of 1
+ * (one value per row: a mean or norm kept with keepdim), else 0. */
+static int64_t col_cols(const int64_t *dr, const int64_t *dy) {
+    if (dr[RG_MAX_RANK - 1] != 1 || dy[RG_MAX_RANK - 1] < 2) return 0;
+    for (int i = 0; i < RG_MAX_RANK - 1; i++)
+        if (dr[i] != dy[i]) return 0;
+    return dy[RG_MAX_RANK - 1];
+}
+
 static void bc_resolve(bc_plan *p, const rg_tensor *a, const rg_tensor *b,
                        const rg_tensor *y) {
     int64_t da[RG_MAX_RANK], db[RG_MAX_RANK];
@@ -101,11 +112,22 @@ static void bc_resolve(bc_plan *p, const rg_tensor *a, const rg_tensor *b,
         p->R = p->n / c;
         return;
     }
+    if (a->numel == p->n && (c = col_cols(db, p->d)) > 0) {
+        p->kind = BC_B_COL;
+        p->C = c;
+        p->R = p->n / c;
+        return;
+    }
+    if (b->numel == p->n && (c = col_cols(da, p->d)) > 0) {
+        p->kind = BC_A_COL;
+        p->C = c;
+        p->R = p->n / c;
+        return;
+    }
     p->kind = BC_GENERIC;
     bcast_strides(da, p->sa);
     bcast_strides(db, p->sb);
 }
-
 /* Walks the GENERIC plan p: the statement given runs for every element of y with
  * i (flat index of y), ia and ib (flat indices of a and b) set. */
 #define BC_FOR_GENERIC(p, ...)                                                         \
@@ -176,6 +198,26 @@ static void bc_resolve(bc_plan *p, const rg_tensor *a, const rg_tensor *b,
                 }                                                                      \
             }                                                                          \
             break;                                                                     \
+        case BC_A_COL:                                                                 \
+            for (int64_t r = 0; r < R_; r++) {                                         \
+                const T x = A_[r], *restrict Br = B_ + r * C_;                         \
+                T *restrict Yr = Y_ + r * C_;                                          \
+                for (int64_t c = 0; c < C_; c++) {                                     \
+                    const T z = Br[c];                                                 \
+                    Yr[c] = (EXPR);                                                    \
+                }                                                                      \
+            }                                                                          \
+            break;                                                                     \
+        case BC_B_COL:                                                                 \
+            for (int64_t r = 0; r < R_; r++) {                                         \
+                const T z = B_[r], *restrict Ar = A_ + r * C_;                         \
+                T *restrict Yr = Y_ + r * C_;                                          \
+                for (int64_t c = 0; c < C_; c++) {                                     \
+                    const T x = Ar[c];                                                 \
+                    Yr[c] = (EXPR);                                                    \
+                }                                                                      \
+            }                                                                          \
+            break;                                                                     \
         case BC_GENERIC:                                                               \
             BC_FOR_GENERIC(p, {                                                        \
                 const T x = A_[ia], z = B_[ib];                                        \
@@ -235,6 +277,29 @@ static void bc_resolve(bc_plan *p, const rg_tensor *a, const rg_tensor *b,
                 T *restrict Dr = D_ + r * C_;                                          \
                 for (int64_t c = 0; c < C_; c++) {                                     \
                     const T g = Gr[c], x = Ar[c], z = B_[c];                           \
+                    (void)x, (void)z;                                                  \
+                    Dr[c] += (EXPR);                                                   \
+                }                                                                      \
+            }                                                                          \
+            break;                                                                     \
+        case BC_A_COL: /* a's value of row r: the row's sum */                        \
+            for (int64_t r = 0; r < R_; r++) {                                         \
+                const T x = A_[r], *restrict Br = B_ + r * C_, *restrict Gr = G_ + r * C_; \
+                T s = 0;                                                               \
+                for (int64_t c = 0; c < C_; c++) {                                     \
+                    const T g = Gr[c], z = Br[c];                                      \
+                    (void)x, (void)z;                                                  \
+                    s += (EXPR);                                                       \
+                }                                                                      \
+                D_[r] += s;                                                            \
+            }                                                                          \
+            break;                                                                     \
+        case BC_B_COL:                                                                 \
+            for (int64_t r = 0; r < R_; r++) {                                         \
+                const T z = B_[r], *restrict Ar = A_ + r * C_, *restrict Gr = G_ + r * C_; \
+                T *restrict Dr = D_ + r * C_;                                          \
+                for (int64_t c = 0; c < C_; c++) {                                     \
+                    const T g = Gr[c], x = Ar[c];                                      \
                     (void)x, (void)z;                                                  \
                     Dr[c] += (EXPR);                                                   \
                 }                                                                      \
@@ -302,6 +367,29 @@ static void bc_resolve(bc_plan *p, const rg_tensor *a, const rg_tensor *b,
                     (void)x, (void)z;                                                  \
                     D_[c] += (EXPR);                                                   \
                 }                                                                      \
+            }                                                                          \
+            break;                                                                     \
+        case BC_A_COL:                                                                 \
+            for (int64_t r = 0; r < R_; r++) {                                         \
+                const T x = A_[r], *restrict Br = B_ + r * C_, *restrict Gr = G_ + r * C_; \
+                T *restrict Dr = D_ + r * C_;                                          \
+                for (int64_t c = 0; c < C_; c++) {                                     \
+                    const T g = Gr[c], z = Br[c];                                      \
+                    (void)x, (void)z;                                                  \
+                    Dr[c] += (EXPR);                                                   \
+                }                                                                      \
+            }                                                                          \
+            break;                                                                     \
+        case BC_B_COL: /* b's value of row r: the row's sum */                        \
+            for (int64_t r = 0; r < R_; r++) {                                         \
+                const T z = B_[r], *restrict Ar = A_ + r * C_, *restrict Gr = G_ + r * C_; \
+                T s = 0;                                                               \
+                for (int64_t c = 0; c < C_; c++) {                                     \
+                    const T g = Gr[c], x = Ar[c];                                      \
+                    (void)x, (void)z;                                                  \
+                    s += (EXPR);                                                       \
+                }                                                                      \
+                D_[r] += s;                                                            \
             }                                                                          \
             break;                                                                     \
         case BC_GENERIC:                                                               \

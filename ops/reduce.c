@@ -217,9 +217,14 @@ static const rg_op max_row = {"max", 1, 1, all_shape, max_forward, max_backward,
         for (int64_t o = 0; o < (g).outer; o++) {                                      \
             const T *restrict xo = (X) + o * (g).n * (g).inner;                        \
             T *restrict yo = (Y) + o * (g).inner;                                      \
-            if ((g).inner == 1) {                                                      \
-                double s = 0;                                                          \
-                for (int64_t k = 0; k < (g).n; k++) s += xo[k];                        \
+            if ((g).inner == 1) { /* 8 running sums, then in order: every variant   \
+                                     * adds the same way */                            \
+                double s8[8] = {0}, s = 0;                                             \
+                int64_t k = 0;                                                         \
+                for (; k + 8 <= (g).n; k += 8)                                         \
+                    for (int l = 0; l < 8; l++) s8[l] += xo[k + l];                    \
+                for (int l = 0; l < 8; l++) s += s8[l];                                \
+                for (; k < (g).n; k++) s += xo[k];                                     \
                 yo[0] = (T)(s * (scale));                                              \
                 continue;                                                              \
             }                                                                          \
@@ -230,15 +235,21 @@ static const rg_op max_row = {"max", 1, 1, all_shape, max_forward, max_backward,
         }                                                                              \
     } while (0)
 
-/* dx[o,k,j] += scale * dy[o,j] */
-#define SUM_AXIS_BWD(T, g, G, D, scale)                                                \
+/* dx[o,k,j] += scale * dy[o,j]  (OP +=), or = into a fresh buffer */
+#define SUM_AXIS_BWD(T, g, G, D, scale, OP)                                            \
     do {                                                                               \
         const T sc_ = (T)(scale);                                                      \
         for (int64_t o = 0; o < (g).outer; o++) {                                      \
             const T *restrict go = (G) + o * (g).inner;                                \
+            if ((g).inner == 1) { /* the last axis: one value over a row */            \
+                T *restrict d_ = (D) + o * (g).n;                                      \
+                const T v_ = sc_ * go[0];                                              \
+                for (int64_t k = 0; k < (g).n; k++) d_[k] OP v_;                       \
+                continue;                                                              \
+            }                                                                          \
             for (int64_t k = 0; k < (g).n; k++) {                                      \
                 T *restrict dk = (D) + (o * (g).n + k) * (g).inner;                    \
-                for (int64_t j = 0; j < (g).inner; j++) dk[j] += sc_ * go[j];          \
+                for (int64_t j = 0; j < (g).inner; j++) dk[j] OP sc_ * go[j];          \
             }                                                                          \
         }                                                                              \
     } while (0)
@@ -260,14 +271,20 @@ RG_KERNEL(sum_axis_run, (rg_entry *e, bool mean), (e, mean)) {
 
 RG_KERNEL(sum_axis_grad, (rg_tape *tp, rg_entry *e, bool mean), (tp, e, mean)) {
     if (!e->out[0]->grad) return;
-    void *dx = rg_grad(tp, e->in[0]);
+    bool fresh;
+    void *dx = rg_grad_fresh(tp, e->in[0], &fresh);
     if (!dx) return;
     axis_geom g = entry_geom(e);
     double scale = mean ? 1.0 / (double)g.n : 1.0;
-    if (e->in[0]->dtype == RG_F32)
-        SUM_AXIS_BWD(float, g, (const float *)e->out[0]->grad, (float *)dx, scale);
+    const void *dy = e->out[0]->grad;
+    if (e->in[0]->dtype == RG_F32 && fresh)
+        SUM_AXIS_BWD(float, g, (const float *)dy, (float *)dx, scale, =);
+    else if (e->in[0]->dtype == RG_F32)
+        SUM_AXIS_BWD(float, g, (const float *)dy, (float *)dx, scale, +=);
+    else if (fresh)
+        SUM_AXIS_BWD(double, g, (const double *)dy, (double *)dx, scale, =);
     else
-        SUM_AXIS_BWD(double, g, (const double *)e->out[0]->grad, (double *)dx, scale);
+        SUM_AXIS_BWD(double, g, (const double *)dy, (double *)dx, scale, +=);
 }
 
 /* sum_axis: y[o,j] = sum_k x[o,k,j];  dx[o,k,j] = dy[o,j] */

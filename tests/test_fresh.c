@@ -3,7 +3,8 @@
  * with NaN before each sweep, so an element a rule forgets to write, or a
  * buffer that should have been added to, shows up; the gradients must equal
  * central differences, with aliased inputs (x * x, matmul(a, a), linear(h, h)),
- * a broadcast (a row added to a matrix), fan-out and views. */
+ * broadcasts (a row added to a matrix, a row mean taken from it), fan-out and
+ * views. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
@@ -23,7 +24,11 @@ static rg_tensor *loss_of(rg_tape *tp, rg_tensor *x, rg_tensor *row)
     rg_tensor *parts[2];
     if (rg_split(tp, l, 1, 2, parts) != 0)              /* views or copies of l */
         return NULL;
-    return rg_add(tp, rg_sum(tp, rg_mul(tp, parts[0], parts[1])), rg_sum(tp, rg_mul(tp, c, b)));
+    /* centred rows: a mean kept as a column, broadcast back over the row */
+    rg_tensor *m = rg_sub(tp, h, rg_mean_axis(tp, rg_mul(tp, h, x), 1, true));
+    rg_tensor *sums = rg_add(tp, rg_sum(tp, rg_mul(tp, parts[0], parts[1])),
+                             rg_sum(tp, rg_mul(tp, c, b)));
+    return rg_add(tp, sums, rg_sum(tp, rg_mul(tp, m, m)));
 }
 
 static void poison(rg_tape *tp)
@@ -86,4 +91,65 @@ Test(fresh, gradients_on_a_poisoned_arena_equal_central_differences)
         rg_tape_free(fd);
     }
     rg_tape_free(tp);
+}
+
+/* ---- broadcasting of one value per row ([R,C] with [R,1]: a mean kept with
+ * keepdim), both operand orders, 2 and 3 dims, against the general path's
+ * values (the same op on shapes it takes) and central differences ---------- */
+
+typedef rg_tensor *(*binop)(rg_tape *, rg_tensor *, rg_tensor *);
+static const binop k_ops[] = {rg_add, rg_sub, rg_mul, rg_div};
+
+static rg_tensor *bin_loss(rg_tape *tp, rg_tensor *const *in, int n, void *user)
+{
+    (void)n;
+    binop f = *(const binop *)user;
+    rg_tensor *y = f(tp, in[0], in[1]);
+    return rg_sum(tp, rg_mul(tp, y, y)); /* a loss whose gradient depends on y */
+}
+
+static rg_tensor *rand_t(int rank, const int64_t *shape, uint64_t seed)
+{
+    rg_rng rng;
+    rg_rng_seed(&rng, seed);
+    rg_tensor *t = rg_uniform(NULL, RG_F64, rank, shape, 0.5, 1.5, &rng);
+    rg_set_requires_grad(t, true);
+    return t;
+}
+
+Test(fresh, one_value_per_row_broadcasts_match_values_and_differences)
+{
+    const int64_t big2[] = {3, 5}, col2[] = {3, 1}, big3[] = {2, 3, 4}, col3[] = {2, 3, 1};
+    struct { int rank; const int64_t *big, *col; } shapes[] = {{2, big2, col2}, {3, big3, col3}};
+    for (int s = 0; s < 2; s++)
+        for (int o = 0; o < 4; o++)
+            for (int swap = 0; swap < 2; swap++) {
+                rg_tensor *big = rand_t(shapes[s].rank, shapes[s].big, 11 + s);
+                rg_tensor *col = rand_t(shapes[s].rank, shapes[s].col, 12 + s);
+                rg_tensor *in[2] = {swap ? col : big, swap ? big : col};
+                /* values: element i of y against the op on its two scalars */
+                rg_tape *tp = rg_tape_new();
+                rg_tensor *y = k_ops[o](tp, in[0], in[1]);
+                cr_assert_not_null(y, "%s", rg_last_error());
+                int64_t cols = shapes[s].big[shapes[s].rank - 1];
+                for (int64_t i = 0; i < y->numel; i++) {
+                    rg_tensor *a = rg_from_data(tp, RG_F64, 0, NULL,
+                                                (const double *)big->data + i);
+                    rg_tensor *b = rg_from_data(tp, RG_F64, 0, NULL,
+                                                (const double *)col->data + i / cols);
+                    double want = rg_get(k_ops[o](tp, swap ? b : a, swap ? a : b), 0);
+                    cr_assert_eq(rg_get(y, i), want, "shape %d, op %d, swap %d, element %lld", s,
+                                 o, swap, (long long)i);
+                }
+                rg_tape_free(tp);
+                rg_gradcheck_opts opts;
+                rg_gradcheck_defaults(&opts);
+                rg_gradcheck_result r;
+                cr_assert_eq(rg_gradcheck(bin_loss, 2, in, (void *)&k_ops[o], &opts, &r), 0, "%s",
+                             rg_last_error());
+                cr_assert(r.pass, "shape %d, op %d, swap %d: max rel error %g", s, o, swap,
+                          r.max_rel_err);
+                rg_tensor_free(big);
+                rg_tensor_free(col);
+            }
 }
