@@ -28,7 +28,9 @@ static rg_tensor *loss_of(rg_tape *tp, rg_tensor *x, rg_tensor *row)
     rg_tensor *m = rg_sub(tp, h, rg_mean_axis(tp, rg_mul(tp, h, x), 1, true));
     rg_tensor *sums = rg_add(tp, rg_sum(tp, rg_mul(tp, parts[0], parts[1])),
                              rg_sum(tp, rg_mul(tp, c, b)));
-    return rg_add(tp, sums, rg_sum(tp, rg_mul(tp, m, m)));
+    rg_tensor *ln = rg_layer_norm(tp, rg_add(tp, m, d), row, row, 1e-5); /* fused row */
+    return rg_add(tp, rg_add(tp, sums, rg_sum(tp, rg_mul(tp, m, m))),
+                  rg_sum(tp, rg_mul(tp, ln, b)));
 }
 
 static void poison(rg_tape *tp)
