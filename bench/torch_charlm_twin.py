@@ -98,15 +98,23 @@ def read_safetensors(path):
     return tensors, meta
 
 
+VAL_PIECE = 8192  # charlm's validation pieces (examples/lm: LM_VAL_PIECE)
+
+
 @torch.no_grad()
 def evaluate(m, ids):
+    """Mean loss over ids as charlm's validation takes it: pieces of VAL_PIECE
+    predictions, each read in order (chunks of 256) from the zero state."""
     m.eval()
-    state, total = None, 0.0
-    for at in range(0, len(ids) - 1, 256):
-        x = ids[at:min(at + 256, len(ids) - 1)]
-        y = ids[at + 1:at + 1 + len(x)]
-        logits, state = m(x.view(-1, 1), state)
-        total += F.cross_entropy(logits, y, reduction="sum").item()
+    total = 0.0
+    for piece in range(0, len(ids) - 1, VAL_PIECE):
+        end = min(piece + VAL_PIECE, len(ids) - 1)
+        state = None
+        for at in range(piece, end, 256):
+            x = ids[at:min(at + 256, end)]
+            y = ids[at + 1:at + 1 + len(x)]
+            logits, state = m(x.view(-1, 1), state)
+            total += F.cross_entropy(logits, y, reduction="sum").item()
     m.train()
     return total / (len(ids) - 1)
 
