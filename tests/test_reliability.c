@@ -1041,6 +1041,22 @@ static void crafted_resume_files(const prog *p)
 
 /* ---- 4. the save target, paths --------------------------------------------------- */
 
+/* Whether user nobody can start p (root's runs of a read-only case are nobody's):
+ * not when a folder above the build is private, as in a clone under mktemp -d. */
+static bool nobody_can_run(const prog *p)
+{
+    char bd[1024], path[2048];
+    cr_assert_not_null(realpath(getenv("RG_BUILD_DIR") ? getenv("RG_BUILD_DIR") : "build", bd));
+    snprintf(path, sizeof path, "%s/examples/%s", bd, p->name);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+    if (pid == 0)
+        _exit(setgid(65534) == 0 && setuid(65534) == 0 && access(path, X_OK) == 0 ? 0 : 1);
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 static void save_target_checked(const prog *p)
 {
     const char *text = corpus(p, "t.txt");
@@ -1060,13 +1076,19 @@ static void save_target_checked(const prog *p)
     cr_assert_eq(chmod(g_dir, 0755), 0);
     cr_assert_eq(mkdir(tmp("ro"), 0555), 0);
     spawn_opts user = {.nobody = true};
-    expect_refused(run_with(p, &user, forever, "--text", text, "--save", tmp("ro/m.safetensors"),
-                            NULL), "not writable", "--save in a read-only folder");
-    cr_assert_eq(mkdir(tmp("w"), 0777), 0);
-    cr_assert_eq(chmod(tmp("w"), 0777), 0);
-    expect_refused(run_with(p, &user, forever, "--text", text, "--save", tmp("w/m.safetensors"),
-                            "--log", tmp("ro/log.csv"), NULL), "not writable",
-                   "--log in a read-only folder");
+    if (geteuid() == 0 && !nobody_can_run(p)) {
+        cr_log_warn("%s: the read-only folder cases are skipped: they run as user nobody, who "
+                    "cannot reach the build (a folder above it is private)", p->name);
+    } else {
+        expect_refused(run_with(p, &user, forever, "--text", text, "--save",
+                                tmp("ro/m.safetensors"), NULL),
+                       "not writable", "--save in a read-only folder");
+        cr_assert_eq(mkdir(tmp("w"), 0777), 0);
+        cr_assert_eq(chmod(tmp("w"), 0777), 0);
+        expect_refused(run_with(p, &user, forever, "--text", text, "--save",
+                                tmp("w/m.safetensors"), "--log", tmp("ro/log.csv"), NULL),
+                       "not writable", "--log in a read-only folder");
+    }
     size_t n0;
     char *orig = read_whole(text, &n0);
     expect_refused(run(p, forever, "--text", text, "--save", text, NULL), "is the input",
