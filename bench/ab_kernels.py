@@ -32,19 +32,23 @@ def cpu_busy_s():
     return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def run(binary, extra, config, threads, seconds, text):
-    cmd = [binary, "--config", config, "--threads", str(threads), "--seconds", str(seconds),
-           "--text", text] + extra
+def run_result(cmd):
+    """Runs a benchmark program that prints `RESULT {json}`; that result, with
+    busy_cores: the cores busy over the run, this process included."""
     b0, t0 = cpu_busy_s(), time.time()
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     wall = time.time() - t0
     for line in p.stdout.splitlines():
         if line.startswith("RESULT "):
             r = json.loads(line[7:])
-            # cores busy over the run, this process included
             r["busy_cores"] = (cpu_busy_s() - b0) / wall
             return r
-    raise SystemExit(f"{' '.join(cmd)}: exit {p.returncode}: {p.stderr.strip()[-400:]}")
+    raise SystemExit(f"{' '.join(cmd)}: exit {p.returncode}: {p.stderr.strip()[-600:]}")
+
+
+def run(binary, extra, config, threads, seconds, text):
+    return run_result([binary, "--config", config, "--threads", str(threads), "--seconds",
+                       str(seconds), "--text", text] + extra)
 
 
 def main():

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 
-from ab_kernels import cpu_busy_s
+from ab_kernels import run_result
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLUGIN_CELLS = ("peephole_lstm", "ln_lstm", "ln_lstm_fused", "mingru")
@@ -79,16 +79,7 @@ def entries(build, python):
 
 
 def run(cmd, config, seconds, text):
-    cmd = cmd + ["--config", config, "--seconds", str(seconds), "--text", text]
-    b0, t0 = cpu_busy_s(), time.time()
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    wall = time.time() - t0
-    for line in p.stdout.splitlines():
-        if line.startswith("RESULT "):
-            r = json.loads(line[7:])
-            r["busy_cores"] = (cpu_busy_s() - b0) / wall  # this process included
-            return r
-    raise SystemExit(f"{' '.join(cmd)}: exit {p.returncode}: {p.stderr.strip()[-600:]}")
+    return run_result(cmd + ["--config", config, "--seconds", str(seconds), "--text", text])
 
 
 def table(hdr, rows, markdown, right_from):
