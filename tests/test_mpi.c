@@ -68,19 +68,17 @@ static const char *path(const char *name)
     return buf[at];
 }
 
-/* "mpirun -np N charlm <args>" (N 0: charlm alone); exit status, stderr in g_err */
-static int run(int ranks, const char *fmt, ...)
+/* "mpirun -np N PROG <args>" (N 0: PROG alone); exit status, stderr in g_err,
+ * stdout in the folder's out.txt */
+static int run_prog(const char *prog, int ranks, const char *fmt, va_list ap)
 {
     const char *bd = getenv("RG_BUILD_DIR");
     char args[2048], cmd[4096], launcher[64] = "";
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
     if (ranks > 0)
         snprintf(launcher, sizeof launcher, "mpirun -np %d ", ranks);
-    snprintf(cmd, sizeof cmd, "timeout 240 %s'%s/examples/charlm' %s > '%s/out.txt' 2> '%s/err.txt'",
-             launcher, bd ? bd : "build", args, g_dir, g_dir);
+    snprintf(cmd, sizeof cmd, "timeout 240 %s'%s/examples/%s' %s > '%s/out.txt' 2> '%s/err.txt'",
+             launcher, bd ? bd : "build", prog, args, g_dir, g_dir);
     int st = system(cmd);
     FILE *f = fopen(path("err.txt"), "r");
     size_t n = f ? fread(g_err, 1, sizeof g_err - 1, f) : 0;
@@ -88,6 +86,24 @@ static int run(int ranks, const char *fmt, ...)
     if (f)
         fclose(f);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int run(int ranks, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int st = run_prog("charlm", ranks, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+static int run_seqclass(int ranks, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int st = run_prog("seqclass", ranks, fmt, ap);
+    va_end(ap);
+    return st;
 }
 
 /* the first n bytes of the bundled corpus into the folder */
@@ -255,6 +271,35 @@ Test(mpi, validation_is_split_and_the_same_for_any_split)
         cr_assert(row && end && end[-1] != ',', "no validation at step 2:\n%s", want);
         if (ranks)
             cr_assert_str_eq(got, want, "%d ranks", ranks);
+    }
+}
+
+/* seqclass on the novels: 490 validation passages in 2 pieces, their loss and
+ * accuracy summed over the ranks; the same line for 1, 2 and 3 ranks */
+Test(mpi, seqclass_validation_and_accuracy_are_the_same_for_any_split)
+{
+    if (!have_mpi())
+        return;
+    static char want[1024];
+    for (int ranks = 0; ranks <= 3; ranks++) {
+        if (ranks == 1)
+            continue;
+        cr_assert_eq(run_seqclass(ranks, "train --hidden 8 --embed 8 --batch 8 --steps 2 "
+                                  "--threads 1 --deterministic --micro-shards 4 --save '%s'",
+                                  path("sc.safetensors")), 0, "%d ranks: %s", ranks, g_err);
+        char out[1 << 14];
+        FILE *f = fopen(path("out.txt"), "r");
+        cr_assert_not_null(f);
+        size_t n = fread(out, 1, sizeof out - 1, f);
+        out[n] = '\0';
+        fclose(f);
+        char *line = strstr(out, "train: steps=2 "), *cut = line ? strstr(line, " texts_per_s") : NULL;
+        cr_assert(line && cut && strstr(line, "val_accuracy="), "%d ranks:\n%s", ranks, out);
+        *cut = '\0';
+        if (ranks == 0)
+            snprintf(want, sizeof want, "%s", line);
+        else
+            cr_assert_str_eq(line, want, "%d ranks", ranks);
     }
 }
 

@@ -233,6 +233,7 @@ int rg_dist_exchange_buckets(const rg_dist_exchange *x);
  * (rows [B*k/M, B*(k+1)/M), dropout masks seeded per micro-shard), whoever
  * computes them, and sums their gradients in one fixed tree over k: the same
  * bits for any number of ranks and threads (on the same CPU kernels). */
+enum { RG_VAL_STATS = 4 };
 typedef struct rg_fit_task {
     rg_params *P;       /* the parameters trained */
     void *user;
@@ -270,7 +271,12 @@ typedef struct rg_fit_task {
      * Rank r of N takes pieces [U*r/N, U*(r+1)/N); the sums are added in piece
      * order: the same bits for any number of ranks.  The loss: sum / count. */
     int64_t (*val_pieces)(void *user);
-    int (*validate_piece)(void *user, int64_t k, double *sum, double *count);
+    int (*validate_piece)(void *user, int64_t k, double *sum, double *count, double *stats);
+    /* More of piece k's statistics (n_val_stats, at most RG_VAL_STATS: an accuracy's
+     * right answers, say) into stats, summed over the pieces in the same order, and
+     * their totals handed to val_stats_done on every rank.  Both may be 0/NULL. */
+    int n_val_stats;
+    void (*val_stats_done)(void *user, const double *totals);
     /* The model file's container (rg_checkpoint_from_params + the program's
      * metadata, such as the vocabulary); the core adds the run's metadata. */
     rg_safetensors *(*model_file)(void *user);

@@ -323,10 +323,16 @@ static int validate_split(rg_run *r, double *loss)
 {
     const rg_fit_task *task = r->task;
     int64_t U = task->val_pieces(task->user), N = rg_dist_size(), me = rg_dist_rank();
+    int S = task->n_val_stats > 0 ? task->n_val_stats : 0;
+    int64_t w = 2 + S; /* per piece: sum, count, stats */
     *loss = NAN;
     if (U <= 0)
         return 0;
-    double *a = calloc((size_t)(2 * U + 1), sizeof *a);
+    if (S > RG_VAL_STATS) {
+        rg_set_error("validation: %d statistics per piece (at most %d)", S, RG_VAL_STATS);
+        return -1;
+    }
+    double *a = calloc((size_t)(w * U + 1), sizeof *a);
     if (!a) { /* the others wait in the sum below: end the job */
         fprintf(stderr, "validation: out of memory for %lld pieces\n", (long long)U);
         rg_dist_abort(1);
@@ -335,25 +341,26 @@ static int validate_split(rg_run *r, double *loss)
     }
     char msg[1024] = "";
     for (int64_t k = U * me / N; k < U * (me + 1) / N; k++)
-        if (task->validate_piece(task->user, k, &a[2 * k], &a[2 * k + 1]) != 0) {
+        if (task->validate_piece(task->user, k, &a[w * k], &a[w * k + 1], &a[w * k + 2]) != 0) {
             snprintf(msg, sizeof msg, "validation: %s", rg_last_error());
-            a[2 * U] = 1;
+            a[w * U] = 1;
             break;
         }
-    for (int64_t at = 0; at < 2 * U + 1; at += 1 << 20)
-        rg_dist_sum(a + at, (int)(2 * U + 1 - at < (1 << 20) ? 2 * U + 1 - at : 1 << 20));
-    double sum = 0, count = 0;
-    for (int64_t k = 0; k < U; k++) {
-        sum += a[2 * k];
-        count += a[2 * k + 1];
-    }
-    bool failed = a[2 * U] > 0;
+    for (int64_t at = 0; at < w * U + 1; at += 1 << 20)
+        rg_dist_sum(a + at, (int)(w * U + 1 - at < (1 << 20) ? w * U + 1 - at : 1 << 20));
+    double tot[2 + RG_VAL_STATS] = {0};
+    for (int64_t k = 0; k < U; k++)
+        for (int j = 0; j < w; j++)
+            tot[j] += a[w * k + j];
+    bool failed = a[w * U] > 0;
     free(a);
     if (failed) {
         rg_set_error("%s", msg[0] ? msg : "another rank failed (its message is above)");
         return -1;
     }
-    *loss = count > 0 ? sum / count : NAN;
+    if (S > 0 && task->val_stats_done)
+        task->val_stats_done(task->user, tot + 2);
+    *loss = tot[1] > 0 ? tot[0] / tot[1] : NAN;
     return 0;
 }
 

@@ -150,8 +150,10 @@ static int64_t val_pieces(void *user)
     return t->n_val < 2 ? 0 : (t->n_val - 1 + LM_VAL_PIECE - 1) / LM_VAL_PIECE;
 }
 
-static int validate_piece(void *user, int64_t k, double *sum, double *count)
+static int validate_piece(void *user, int64_t k, double *sum, double *count,
+                          double *stats)
 {
+    (void)stats;
     lm_task *t = user;
     int64_t at = k * LM_VAL_PIECE, n = t->n_val - 1 - at < LM_VAL_PIECE ? t->n_val - 1 - at
                                                                      : LM_VAL_PIECE;

@@ -83,27 +83,44 @@ static rg_tensor *shard_loss(rg_tape *tp, void *user, int shard, int64_t b0, int
     return rg_mul_scalar(tp, ce, 1.0 / (double)t->B);
 }
 
-static int validate(void *user, double *loss)
+/* validation: the mean cross-entropy and the accuracy over the validation
+ * split, in pieces of VAL_PIECE texts (split over the ranks by the core) */
+enum { VAL_PIECE = 256 };
+
+static int64_t val_pieces(void *user)
+{
+    const sc_task *t = user;
+    return (t->n_val + VAL_PIECE - 1) / VAL_PIECE;
+}
+
+static int validate_piece(void *user, int64_t k, double *sum, double *count, double *right)
 {
     sc_task *t = user;
-    *loss = NAN;
-    if (t->n_val == 0)
-        return 0;
-    if (sc_classify(&t->m, &t->e, t->val_idx, t->n_val, t->val_logp) != 0)
+    int64_t at = k * VAL_PIECE, n = t->n_val - at < VAL_PIECE ? t->n_val - at : VAL_PIECE;
+    int64_t C = t->m.C;
+    double *logp = t->val_logp + at * C;
+    if (sc_classify(&t->m, &t->e, t->val_idx + at, n, logp) != 0)
         return -1;
-    double sum = 0;
-    int64_t right = 0, C = t->m.C;
-    for (int64_t k = 0; k < t->n_val; k++) {
-        const double *lp = t->val_logp + k * C;
-        int y = t->d.label[t->val_idx[k]], best = 0;
+    double s = 0;
+    int64_t good = 0;
+    for (int64_t j = 0; j < n; j++) {
+        const double *lp = logp + j * C;
+        int y = t->d.label[t->val_idx[at + j]], best = 0;
         for (int c = 1; c < C; c++)
             best = lp[c] > lp[best] ? c : best;
-        sum -= lp[y];
-        right += best == y;
+        s -= lp[y];
+        good += best == y;
     }
-    t->val_accuracy = (double)right / (double)t->n_val;
-    *loss = sum / (double)t->n_val;
+    *sum = s;
+    *count = (double)n;
+    right[0] = (double)good;
     return 0;
+}
+
+static void val_done(void *user, const double *totals)
+{
+    sc_task *t = user;
+    t->val_accuracy = t->n_val ? totals[0] / (double)t->n_val : NAN;
 }
 
 static rg_safetensors *model_file(void *user)
@@ -145,7 +162,8 @@ static rg_fit_task fit_task(sc_task *t)
     return (rg_fit_task){.P = t->m.P, .user = t, .batch = t->B,
                          .units_per_step = (double)t->B, .unit = "texts",
                          .next_batch = next_batch, .shard_loss = shard_loss,
-                         .validate = validate, .model_file = model_file,
+                         .val_pieces = val_pieces, .validate_piece = validate_piece,
+                         .n_val_stats = 1, .val_stats_done = val_done, .model_file = model_file,
                          .save_state = save_state, .load_state = load_state};
 }
 

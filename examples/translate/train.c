@@ -86,8 +86,10 @@ static int64_t val_pieces(void *user)
     return (t->val.n + VAL_PIECE - 1) / VAL_PIECE;
 }
 
-static int validate_piece(void *user, int64_t k, double *sum, double *count)
+static int validate_piece(void *user, int64_t k, double *sum, double *count,
+                          double *stats)
 {
+    (void)stats;
     task *t = user;
     int64_t i = k * VAL_PIECE, B = t->val.n - i < VAL_PIECE ? t->val.n - i : VAL_PIECE;
     rg_tape *tp = rg_tape_new();
