@@ -12,56 +12,23 @@
 
 #include "testutil.h"
 
-static char g_dir[256];
-static char g_out[1 << 16], g_err[1 << 16];
-
 static void make_dir(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/rg_charlm_XXXXXX");
-    cr_assert_not_null(mkdtemp(g_dir));
+    rg_suite_open("charlm");
 }
 
-static void remove_dir(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", g_dir);
-}
-
-TestSuite(charlm, .init = make_dir, .fini = remove_dir);
+TestSuite(charlm, .init = make_dir, .fini = rg_suite_close);
 
 static const char *tmp(const char *name)
 {
-    static char buf[8][512];
-    static int at;
-    at = (at + 1) % 8;
-    snprintf(buf[at], sizeof buf[at], "%s/%s", g_dir, name);
-    return buf[at];
-}
-
-static void slurp(const char *path, char *buf, size_t n)
-{
-    FILE *f = fopen(path, "rb");
-    size_t got = f ? fread(buf, 1, n - 1, f) : 0;
-    buf[got] = '\0';
-    if (f)
-        fclose(f);
+    return rg_suite_path(name);
 }
 
 /* Runs "<prog> <args>" (a program of examples/); returns its exit status,
- * stdout in g_out, stderr in g_err. */
+ * stdout in rg_out, stderr in rg_err. */
 static int run_prog(const char *prog, const char *fmt, va_list ap)
 {
-    const char *bd = getenv("RG_BUILD_DIR");
-    char args[4096], cmd[8192];
-    vsnprintf(args, sizeof args, fmt, ap);
-    snprintf(cmd, sizeof cmd, "'%s/examples/%s' %s > '%s/out.txt' 2> '%s/err.txt' < /dev/null",
-             bd ? bd : "build", prog, args, g_dir, g_dir);
-    int st = system(cmd);
-    slurp(tmp("out.txt"), g_out, sizeof g_out);
-    slurp(tmp("err.txt"), g_err, sizeof g_err);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    return rg_run_program(prog, NULL, fmt, ap);
 }
 
 static int charlm(const char *fmt, ...)
@@ -154,8 +121,8 @@ static void sgd_step(const char *cell)
                     rg_test_data_path(init), rg_test_data_path(text), unroll, lr,
                     tmp("sgd.safetensors"));
     rg_safetensors_free(meta);
-    cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, g_out, g_err);
-    cr_assert_float_eq(field(g_out, "train: steps=1 loss="), loss, 1e-4 * loss);
+    cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, rg_out, rg_err);
+    cr_assert_float_eq(field(rg_out, "train: steps=1 loss="), loss, 1e-4 * loss);
     compare_files(tmp("sgd.safetensors"), rg_test_data_path(want), 1e-6, 1e-4);
 }
 
@@ -175,13 +142,13 @@ Test(charlm, eval_matches_pytorch)
         snprintf(model, sizeof model, "charlm_eval_%s.safetensors", cell);
         int rc = charlm("eval --model '%s' --text '%s'", rg_test_data_path(model),
                         rg_test_data_path("charlm_eval_text.txt"));
-        cr_assert_eq(rc, 0, "%s: exit %d: %s", cell, rc, g_err);
-        double got = field(g_out, "loss=");
+        cr_assert_eq(rc, 0, "%s: exit %d: %s", cell, rc, rg_err);
+        double got = field(rg_out, "loss=");
         cr_assert(fabs(got - want) <= 1e-4 * want, "%s: loss %.8f, PyTorch %.8f", cell, got,
                   want);
-        cr_assert_float_eq(field(g_out, "bpc="), got / log(2.0), 1e-5);
-        cr_assert_float_eq(field(g_out, "ppl="), exp(got), 1e-4 * exp(got));
-        cr_assert_eq((int)field(g_out, "chars="), 262);
+        cr_assert_float_eq(field(rg_out, "bpc="), got / log(2.0), 1e-5);
+        cr_assert_float_eq(field(rg_out, "ppl="), exp(got), 1e-4 * exp(got));
+        cr_assert_eq((int)field(rg_out, "chars="), 262);
         n++;
     }
     fclose(f);
@@ -198,14 +165,14 @@ static void resume_case(const char *extra)
                       "--val-fraction 0.1 --eval-every 5 --save-every 3 --seed 7 --threads 1";
     int rc = charlm("train --text '%s' %s %s --save '%s'", text, cfg, extra,
                     tmp("full.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert_eq(rc, 0, "%s", rg_err);
     rc = charlm("train --text '%s' %s %s --stop-after 10 --save '%s'", text, cfg, extra,
                 tmp("half.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
-    cr_assert(strstr(g_out, "step 10 of 20"), "%s", g_out);
+    cr_assert_eq(rc, 0, "%s", rg_err);
+    cr_assert(strstr(rg_out, "step 10 of 20"), "%s", rg_out);
     rc = charlm("train --resume '%s' --threads 1", tmp("half.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
-    cr_assert(strstr(g_out, "train: steps=20 "), "%s", g_out);
+    cr_assert_eq(rc, 0, "%s", rg_err);
+    cr_assert(strstr(rg_out, "train: steps=20 "), "%s", rg_out);
     compare_files(tmp("half.safetensors"), tmp("full.safetensors"), 0, 0);
     compare_files(tmp("half.train.safetensors"), tmp("full.train.safetensors"), 0, 0);
 }
@@ -221,16 +188,16 @@ Test(charlm, steps_zero_saves_the_initial_weights)
     snprintf(text, sizeof text, "%s", corpus_head("z.txt", 2000));
     int rc = charlm("train --text '%s' --hidden 6 --embed 3 --unroll 4 --batch 2 --steps 0 "
                     "--seed 5 --save '%s'", text, tmp("z0.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
-    cr_assert(strstr(g_out, "train: steps=0 "), "%s", g_out);
+    cr_assert_eq(rc, 0, "%s", rg_err);
+    cr_assert(strstr(rg_out, "train: steps=0 "), "%s", rg_out);
     rc = charlm("train --text '%s' --hidden 6 --embed 3 --unroll 4 --batch 2 --steps 0 "
                 "--seed 5 --save '%s'", text, tmp("z1.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert_eq(rc, 0, "%s", rg_err);
     compare_files(tmp("z0.safetensors"), tmp("z1.safetensors"), 0, 0);
     /* and a run of that seed starts from them: one SGD step at lr 0 keeps them */
     rc = charlm("train --init '%s' --text '%s' --unroll 4 --batch 2 --steps 1 --optimizer sgd "
                 "--lr 0 --save '%s'", tmp("z0.safetensors"), text, tmp("z2.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert_eq(rc, 0, "%s", rg_err);
     compare_files(tmp("z2.safetensors"), tmp("z0.safetensors"), 0, 0);
 }
 
@@ -239,17 +206,17 @@ Test(charlm, resume_refuses_changed_settings)
     const char *text = corpus_head("r.txt", 2000);
     int rc = charlm("train --text '%s' --hidden 4 --embed 2 --unroll 4 --batch 2 --steps 4 "
                     "--save '%s'", text, tmp("r.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert_eq(rc, 0, "%s", rg_err);
     rc = charlm("train --resume '%s' --lr 0.1", tmp("r.safetensors"));
     cr_assert_neq(rc, 0);
-    cr_assert(strstr(g_err, "--lr cannot be given with --resume"), "%s", g_err);
+    cr_assert(strstr(rg_err, "--lr cannot be given with --resume"), "%s", rg_err);
     rc = charlm("train --resume '%s' --text '%s'", tmp("r.safetensors"),
                 rg_test_data_path("charlm_eval_text.txt"));
     cr_assert_neq(rc, 0);
-    cr_assert(strstr(g_err, "is not the text of the run being resumed"), "%s", g_err);
+    cr_assert(strstr(rg_err, "is not the text of the run being resumed"), "%s", rg_err);
     rc = charlm("train --resume '%s'", tmp("missing.safetensors"));
     cr_assert_neq(rc, 0);
-    cr_assert(strstr(g_err, "missing.train.safetensors"), "%s", g_err);
+    cr_assert(strstr(rg_err, "missing.train.safetensors"), "%s", rg_err);
 }
 
 /* ---- subcommands ------------------------------------------------------------- */
@@ -259,10 +226,10 @@ Test(charlm, gradcheck_passes_for_every_cell)
     const char *cells[] = {"lstm", "gru", "rnn_tanh", "rnn_relu"};
     for (int i = 0; i < 4; i++) {
         int rc = charlm("gradcheck --cell %s", cells[i]);
-        cr_assert_eq(rc, 0, "%s: %s%s", cells[i], g_out, g_err);
-        cr_assert(strstr(g_out, "gradcheck: params=11 max_rel_err="), "%s", g_out);
-        cr_assert(strstr(g_out, " PASS\n"), "%s", g_out);
-        cr_assert(strstr(g_out, "rnn.weight_hh_l1"), "%s", g_out);
+        cr_assert_eq(rc, 0, "%s: %s%s", cells[i], rg_out, rg_err);
+        cr_assert(strstr(rg_out, "gradcheck: params=11 max_rel_err="), "%s", rg_out);
+        cr_assert(strstr(rg_out, " PASS\n"), "%s", rg_out);
+        cr_assert(strstr(rg_out, "rnn.weight_hh_l1"), "%s", rg_out);
     }
 }
 
@@ -270,15 +237,15 @@ Test(charlm, sample_is_reproducible)
 {
     const char *model = rg_test_data_path("charlm_eval_lstm.safetensors");
     cr_assert_eq(charlm("sample --model '%s' --prime 'It is' --length 80 --seed 3", model), 0,
-                 "%s", g_err);
-    static char first[sizeof g_out];
-    memcpy(first, g_out, sizeof first);
+                 "%s", rg_err);
+    static char first[sizeof rg_out];
+    memcpy(first, rg_out, sizeof first);
     cr_assert(!strncmp(first, "It is", 5));
     cr_assert_eq(strlen(first), 5 + 80 + 1);
     cr_assert_eq(charlm("sample --model '%s' --prime 'It is' --length 80 --seed 3", model), 0);
-    cr_assert_str_eq(g_out, first);
+    cr_assert_str_eq(rg_out, first);
     cr_assert_eq(charlm("sample --model '%s' --prime 'It is' --length 80 --seed 4", model), 0);
-    cr_assert_str_neq(g_out, first);
+    cr_assert_str_neq(rg_out, first);
     cr_assert_eq(charlm("sample --model '%s' --length 20 --top-k 3 --temperature 0.5", model), 0);
 }
 
@@ -288,20 +255,20 @@ Test(charlm, log_and_plot_files)
     int rc = charlm("train --text '%s' --hidden 6 --embed 3 --unroll 6 --batch 3 --steps 30 "
                     "--eval-every 10 --log-every 5 --save '%s' --log '%s' --plot '%s'", text,
                     tmp("lp.safetensors"), tmp("lp.csv"), tmp("lp.svg"));
-    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert_eq(rc, 0, "%s", rg_err);
     static char buf[1 << 16];
-    slurp(tmp("lp.csv"), buf, sizeof buf);
+    rg_slurp(tmp("lp.csv"), buf, sizeof buf);
     cr_assert(!strncmp(buf, "step,train_loss,val_loss,lr,chars_per_s\n5,", 42), "%s", buf);
     int rows = 0;
     for (char *p = buf; *p; p++)
         rows += *p == '\n';
     cr_assert_eq(rows, 1 + 6, "%s", buf);
     cr_assert(strstr(buf, "\n10,"), "%s", buf);
-    slurp(tmp("lp.svg"), buf, sizeof buf);
+    rg_slurp(tmp("lp.svg"), buf, sizeof buf);
     cr_assert(strstr(buf, "<svg") && strstr(buf, "</svg>") && strstr(buf, "polyline") &&
               strstr(buf, "validation loss"), "%s", buf);
-    cr_assert(strstr(g_out, "train: steps=30 loss="), "%s", g_out);
-    cr_assert(strstr(g_out, " val_bpc=") && strstr(g_out, " chars_per_s="), "%s", g_out);
+    cr_assert(strstr(rg_out, "train: steps=30 loss="), "%s", rg_out);
+    cr_assert(strstr(rg_out, " val_bpc=") && strstr(rg_out, " chars_per_s="), "%s", rg_out);
     /* the checkpoint follows CHECKPOINT.md: PyTorch names, metadata cell and vocab */
     rg_safetensors *st = rg_safetensors_read(tmp("lp.safetensors"));
     cr_assert_not_null(st);
@@ -311,7 +278,7 @@ Test(charlm, log_and_plot_files)
     cr_assert_not_null(rg_safetensors_get(st, "rnn.bias_hh_l0"));
     rg_safetensors_free(st);
     /* eval of the saved model on the held-out tail gives the reported val_bpc */
-    double val_bpc = field(g_out, "val_bpc=");
+    double val_bpc = field(rg_out, "val_bpc=");
     FILE *f = fopen(tmp("lp.txt"), "rb");
     char tail[300];
     cr_assert_eq(fseek(f, 3000 - 300, SEEK_SET), 0);
@@ -319,16 +286,16 @@ Test(charlm, log_and_plot_files)
     fclose(f);
     write_file(tmp("tail.txt"), tail, 300);
     cr_assert_eq(charlm("eval --model '%s' --text '%s'", tmp("lp.safetensors"), tmp("tail.txt")),
-                 0, "%s", g_err);
-    cr_assert_float_eq(field(g_out, "bpc="), val_bpc, 1e-5);
+                 0, "%s", rg_err);
+    cr_assert_float_eq(field(rg_out, "bpc="), val_bpc, 1e-5);
 }
 
 /* ---- error paths ------------------------------------------------------------- */
 
 static void expect_error(int rc, const char *needle)
 {
-    cr_assert_neq(rc, 0, "expected failure (%s); out:\n%s", needle, g_out);
-    cr_assert(strstr(g_err, needle), "expected '%s' in stderr:\n%s", needle, g_err);
+    cr_assert_neq(rc, 0, "expected failure (%s); out:\n%s", needle, rg_out);
+    cr_assert(strstr(rg_err, needle), "expected '%s' in stderr:\n%s", needle, rg_err);
 }
 
 /* second derivatives: rg_hvp along a random direction against differences of
@@ -338,11 +305,11 @@ Test(charlm, gradcheck_order2_passes_for_every_cell)
     const char *cells[] = {"lstm", "gru", "rnn_tanh", "rnn_relu"};
     for (int i = 0; i < 4; i++) {
         int rc = charlm("gradcheck --order 2 --cell %s", cells[i]);
-        cr_assert_eq(rc, 0, "%s: %s%s", cells[i], g_out, g_err);
-        cr_assert(strstr(g_out, "v ~ U(-1,1) per element (seed 1)"), "%s", g_out);
-        cr_assert(strstr(g_out, "gradcheck: order=2 params=11 max_rel_err="), "%s", g_out);
-        cr_assert(strstr(g_out, " PASS\n"), "%s", g_out);
-        cr_assert(strstr(g_out, "rnn.weight_hh_l1"), "%s", g_out);
+        cr_assert_eq(rc, 0, "%s: %s%s", cells[i], rg_out, rg_err);
+        cr_assert(strstr(rg_out, "v ~ U(-1,1) per element (seed 1)"), "%s", rg_out);
+        cr_assert(strstr(rg_out, "gradcheck: order=2 params=11 max_rel_err="), "%s", rg_out);
+        cr_assert(strstr(rg_out, " PASS\n"), "%s", rg_out);
+        cr_assert(strstr(rg_out, "rnn.weight_hh_l1"), "%s", rg_out);
     }
     expect_error(charlm("gradcheck --order 3"), "--order 3 is out of range");
 }
@@ -364,7 +331,7 @@ Test(charlm, bad_command_lines)
     expect_error(charlm("eval --model x"), "--text FILE are required");
     expect_error(charlm("gradcheck --cell lstmm"), "--cell 'lstmm'");
     cr_assert_eq(charlm("train --help"), 0);
-    cr_assert(strstr(g_out, "--val-fraction"));
+    cr_assert(strstr(rg_out, "--val-fraction"));
 }
 
 Test(charlm, missing_files)
@@ -445,7 +412,7 @@ Test(charlm, diverging_training_stops_with_a_message)
                     "--optimizer sgd --lr 1e300 --clip 0 --save '%s'", text,
                     tmp("nan.safetensors"));
     expect_error(rc, "training diverged");
-    cr_assert(strstr(g_err, "NaN") || strstr(g_err, "not finite"), "%s", g_err);
+    cr_assert(strstr(rg_err, "NaN") || strstr(rg_err, "not finite"), "%s", rg_err);
     cr_assert_eq(access(tmp("nan.safetensors"), F_OK), -1, "no checkpoint of a diverged run");
 }
 
@@ -457,34 +424,34 @@ Test(charlm, wordlm_trains_reports_perplexities_samples_and_evaluates)
     const char *model = tmp("w.safetensors");
     cr_assert_eq(wordlm("train --text '%s' --steps 30 --hidden 16 --embed 8 --unroll 8 --batch 4 "
                         "--vocab-size 300 --threads 1 --save '%s'", text, model),
-                 0, "%s", g_err);
-    const char *line = strstr(g_out, "val_ppl=");
-    cr_assert_not_null(line, "no final line: %s", g_out);
+                 0, "%s", rg_err);
+    const char *line = strstr(rg_out, "val_ppl=");
+    cr_assert_not_null(line, "no final line: %s", rg_out);
     double val = 0, test = 0;
     cr_assert_eq(sscanf(line, "val_ppl=%lf test_ppl=%lf", &val, &test), 2, "%s", line);
     /* 30 steps from uniform: the perplexity is finite and below the vocabulary size */
     cr_expect(isfinite(val) && val > 1 && val < 300, "val_ppl %g", val);
     cr_expect(isfinite(test) && test > 1 && test < 300, "test_ppl %g", test);
-    cr_assert_eq(wordlm("sample --model '%s' --length 20 --seed 3", model), 0, "%s", g_err);
-    static char first[sizeof g_out];
-    memcpy(first, g_out, sizeof first);
+    cr_assert_eq(wordlm("sample --model '%s' --length 20 --seed 3", model), 0, "%s", rg_err);
+    static char first[sizeof rg_out];
+    memcpy(first, rg_out, sizeof first);
     cr_expect_gt(strlen(first), 10);
     cr_assert_eq(wordlm("sample --model '%s' --length 20 --seed 3", model), 0);
-    cr_expect_str_eq(g_out, first, "the same seed gives the same text");
-    cr_assert_eq(wordlm("eval --model '%s' --text '%s'", model, text), 0, "%s", g_err);
-    cr_expect_not_null(strstr(g_out, "eval: tokens="), "%s", g_out);
+    cr_expect_str_eq(rg_out, first, "the same seed gives the same text");
+    cr_assert_eq(wordlm("eval --model '%s' --text '%s'", model, text), 0, "%s", rg_err);
+    cr_expect_not_null(strstr(rg_out, "eval: tokens="), "%s", rg_out);
 }
 
 Test(charlm, wordlm_errors)
 {
     cr_expect_neq(wordlm("train --no-such-flag 1"), 0);
-    cr_expect_not_null(strstr(g_err, "unknown flag"), "%s", g_err);
+    cr_expect_not_null(strstr(rg_err, "unknown flag"), "%s", rg_err);
     cr_expect_neq(wordlm("train --text '%s'", tmp("missing.txt")), 0);
-    cr_expect_not_null(strstr(g_err, "missing.txt"), "%s", g_err);
+    cr_expect_not_null(strstr(rg_err, "missing.txt"), "%s", rg_err);
     cr_expect_neq(wordlm("train --steps abc"), 0);
-    cr_expect_not_null(strstr(g_err, "--steps"), "%s", g_err);
+    cr_expect_not_null(strstr(rg_err, "--steps"), "%s", rg_err);
     cr_expect_neq(wordlm("eval --model '%s' --text '%s'", tmp("none.safetensors"), tmp("x")), 0);
-    cr_expect_gt(strlen(g_err), 0);
+    cr_expect_gt(strlen(rg_err), 0);
     cr_expect_neq(wordlm("fly"), 0);
-    cr_expect_not_null(strstr(g_err, "unknown command"), "%s", g_err);
+    cr_expect_not_null(strstr(rg_err, "unknown command"), "%s", rg_err);
 }

@@ -13,32 +13,16 @@
 
 #include "testutil.h"
 
-static char g_dir[256];
-static char g_out[1 << 16], g_err[1 << 16];
-
 static void make_dir(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/rg_forecast_XXXXXX");
-    cr_assert_not_null(mkdtemp(g_dir));
+    rg_suite_open("forecast");
 }
 
-static void remove_dir(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", g_dir);
-}
-
-TestSuite(forecast, .init = make_dir, .fini = remove_dir);
+TestSuite(forecast, .init = make_dir, .fini = rg_suite_close);
 
 static const char *tmp(const char *name)
 {
-    static char buf[8][512];
-    static int at;
-    at = (at + 1) % 8;
-    snprintf(buf[at], sizeof buf[at], "%s/%s", g_dir, name);
-    return buf[at];
+    return rg_suite_path(name);
 }
 
 /* a path in the temporary folder that stays valid (tmp's rotate) */
@@ -46,30 +30,14 @@ static const char *tmp(const char *name)
     char var[512];                                                                            \
     snprintf(var, sizeof var, "%s", tmp(name))
 
-static void slurp(const char *path, char *buf, size_t n)
-{
-    FILE *f = fopen(path, "rb");
-    size_t got = f ? fread(buf, 1, n - 1, f) : 0;
-    buf[got] = '\0';
-    if (f)
-        fclose(f);
-}
-
-/* Runs "forecast <args>"; returns its exit status, stdout in g_out, stderr in g_err. */
+/* Runs "forecast <args>"; returns its exit status, stdout in rg_out, stderr in rg_err. */
 static int forecast(const char *fmt, ...)
 {
-    const char *bd = getenv("RG_BUILD_DIR");
-    char args[4096], cmd[8192];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int st = rg_run_program("forecast", NULL, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s/examples/forecast' %s > '%s/out.txt' 2> '%s/err.txt' < /dev/null",
-             bd ? bd : "build", args, g_dir, g_dir);
-    int st = system(cmd);
-    slurp(tmp("out.txt"), g_out, sizeof g_out);
-    slurp(tmp("err.txt"), g_err, sizeof g_err);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    return st;
 }
 
 static void write_text(const char *path, const char *text)
@@ -82,8 +50,8 @@ static void write_text(const char *path, const char *text)
 
 static void expect_error(int rc, const char *needle)
 {
-    cr_assert_neq(rc, 0, "expected failure (%s); out:\n%s", needle, g_out);
-    cr_assert(strstr(g_err, needle), "expected '%s' in stderr:\n%s", needle, g_err);
+    cr_assert_neq(rc, 0, "expected failure (%s); out:\n%s", needle, rg_out);
+    cr_assert(strstr(rg_err, needle), "expected '%s' in stderr:\n%s", needle, rg_err);
 }
 
 static double field(const char *text, const char *key)
@@ -130,28 +98,28 @@ Test(forecast, trains_evaluates_and_predicts_sunspots)
 {
     KEEP(model, "sun.safetensors");
     int rc = forecast("train --series sunspots %s --save '%s'", tiny, model);
-    cr_assert_eq(rc, 0, "%s%s", g_out, g_err);
-    cr_assert(strstr(g_out, "309 values (none missing)"), "%s", g_out);
-    cr_assert(strstr(g_out, "lookback 22, horizon 11, MSE"), "%s", g_out);
-    cr_assert(strstr(g_out, "train: steps=30 loss="), "%s", g_out);
+    cr_assert_eq(rc, 0, "%s%s", rg_out, rg_err);
+    cr_assert(strstr(rg_out, "309 values (none missing)"), "%s", rg_out);
+    cr_assert(strstr(rg_out, "lookback 22, horizon 11, MSE"), "%s", rg_out);
+    cr_assert(strstr(rg_out, "train: steps=30 loss="), "%s", rg_out);
     static char trained[1024];
-    snprintf(trained, sizeof trained, "%s", line_of(g_out, "eval: points="));
+    snprintf(trained, sizeof trained, "%s", line_of(rg_out, "eval: points="));
     cr_assert(strstr(trained, "eval: points=220 mae="), "%s", trained);
     cr_assert(strstr(trained, " snaive_mase=1.269485"), "%s", trained);
     double mase = field(trained, " mase=");
     cr_assert(isfinite(mase) && mase > 0, "%s", trained);
     /* eval of the saved model says exactly what training said */
-    cr_assert_eq(forecast("eval --model '%s'", model), 0, "%s", g_err);
-    cr_assert_str_eq(line_of(g_out, "eval: points="), trained);
+    cr_assert_eq(forecast("eval --model '%s'", model), 0, "%s", rg_err);
+    cr_assert_str_eq(line_of(rg_out, "eval: points="), trained);
     /* the next 3 years, and a plot of the last 11 held out */
-    cr_assert_eq(forecast("predict --model '%s' --horizon 3", model), 0, "%s", g_err);
-    cr_assert(strstr(g_out, "forecast after 2008") && strstr(g_out, "\n   3  2011  "), "%s",
-              g_out);
+    cr_assert_eq(forecast("predict --model '%s' --horizon 3", model), 0, "%s", rg_err);
+    cr_assert(strstr(rg_out, "forecast after 2008") && strstr(rg_out, "\n   3  2011  "), "%s",
+              rg_out);
     cr_assert_eq(forecast("predict --model '%s' --hold-out 11 --plot '%s'", model,
-                          tmp("p.svg")), 0, "%s", g_err);
-    cr_assert(strstr(g_out, "actual") && strstr(g_out, "\n  11  2008  "), "%s", g_out);
+                          tmp("p.svg")), 0, "%s", rg_err);
+    cr_assert(strstr(rg_out, "actual") && strstr(rg_out, "\n  11  2008  "), "%s", rg_out);
     static char svg[1 << 16];
-    slurp(tmp("p.svg"), svg, sizeof svg);
+    rg_slurp(tmp("p.svg"), svg, sizeof svg);
     cr_assert(strstr(svg, "<svg") && strstr(svg, "</svg>") && strstr(svg, "history") &&
               strstr(svg, "forecast") && strstr(svg, "actual"), "%s", svg);
 }
@@ -161,15 +129,15 @@ Test(forecast, quantiles_give_intervals)
     KEEP(model, "q.safetensors");
     int rc = forecast("train --series co2 --lookback 16 --horizon 4 --quantiles 0.1,0.5,0.9 "
                       "--calendar --layers 2 --cell gru %s --save '%s'", tiny, model);
-    cr_assert_eq(rc, 0, "%s%s", g_out, g_err);
-    cr_assert(strstr(g_out, "2284 values (59 missing, filled by linear interpolation)"), "%s",
-              g_out);
-    cr_assert(strstr(g_out, "interval [q0.1, q0.9] holds "), "%s", g_out);
-    cr_assert(strstr(g_out, "eval: points=900 "), "%s", g_out);
-    cr_assert_eq(forecast("predict --model '%s'", model), 0, "%s", g_err);
-    cr_assert(strstr(g_out, "lower") && strstr(g_out, "upper"), "%s", g_out);
-    cr_assert(strstr(g_out, "\n   1  2002-01-05  ") && strstr(g_out, "\n   4  2002-01-26  "),
-              "%s", g_out);
+    cr_assert_eq(rc, 0, "%s%s", rg_out, rg_err);
+    cr_assert(strstr(rg_out, "2284 values (59 missing, filled by linear interpolation)"), "%s",
+              rg_out);
+    cr_assert(strstr(rg_out, "interval [q0.1, q0.9] holds "), "%s", rg_out);
+    cr_assert(strstr(rg_out, "eval: points=900 "), "%s", rg_out);
+    cr_assert_eq(forecast("predict --model '%s'", model), 0, "%s", rg_err);
+    cr_assert(strstr(rg_out, "lower") && strstr(rg_out, "upper"), "%s", rg_out);
+    cr_assert(strstr(rg_out, "\n   1  2002-01-05  ") && strstr(rg_out, "\n   4  2002-01-26  "),
+              "%s", rg_out);
     rg_safetensors *st = rg_safetensors_read(model);
     cr_assert_not_null(st, "%s", rg_last_error());
     cr_assert_str_eq(rg_safetensors_get_meta(st, "quantiles"), "0.1,0.5,0.9");
@@ -189,18 +157,18 @@ Test(forecast, own_csv_with_dates_and_gaps)
     KEEP(model, "c.safetensors");
     int rc = forecast("train --csv '%s' --column value --date-column date --season 12 %s "
                       "--save '%s'", csv, tiny, model);
-    cr_assert_eq(rc, 0, "%s%s", g_out, g_err);
-    cr_assert(strstr(g_out, "240 values (3 missing, filled by linear interpolation), 216 "
-                            "train, the last 24 held out"), "%s", g_out);
-    cr_assert(strstr(g_out, "lookback 24, horizon 12"), "%s", g_out);
+    cr_assert_eq(rc, 0, "%s%s", rg_out, rg_err);
+    cr_assert(strstr(rg_out, "240 values (3 missing, filled by linear interpolation), 216 "
+                            "train, the last 24 held out"), "%s", rg_out);
+    cr_assert(strstr(rg_out, "lookback 24, horizon 12"), "%s", rg_out);
     /* 13 origins x 12 steps */
-    cr_assert(strstr(g_out, "eval: points=156 "), "%s", g_out);
-    cr_assert_eq(forecast("predict --model '%s' --horizon 2", model), 0, "%s", g_err);
-    cr_assert(strstr(g_out, "forecast after 2019-12-01") && strstr(g_out, "\n   2  2020-02-0"),
-              "%s", g_out);
+    cr_assert(strstr(rg_out, "eval: points=156 "), "%s", rg_out);
+    cr_assert_eq(forecast("predict --model '%s' --horizon 2", model), 0, "%s", rg_err);
+    cr_assert(strstr(rg_out, "forecast after 2019-12-01") && strstr(rg_out, "\n   2  2020-02-0"),
+              "%s", rg_out);
     /* eval finds the CSV through the model (its path is stored absolute) */
-    cr_assert_eq(forecast("eval --model '%s'", model), 0, "%s", g_err);
-    cr_assert(strstr(g_out, "eval: points=156 "), "%s", g_out);
+    cr_assert_eq(forecast("eval --model '%s'", model), 0, "%s", rg_err);
+    cr_assert(strstr(rg_out, "eval: points=156 "), "%s", rg_out);
     /* Windows line ends and a byte-order mark */
     static char crlf[1 << 14];
     int n = snprintf(crlf, sizeof crlf, "\xef\xbb\xbf\"t\",\"v\"\r\n");
@@ -209,27 +177,27 @@ Test(forecast, own_csv_with_dates_and_gaps)
     write_text(tmp("crlf.csv"), crlf);
     rc = forecast("train --csv '%s' --column v --date-column t --season 4 %s --save '%s'",
                   tmp("crlf.csv"), tiny, tmp("crlf.safetensors"));
-    cr_assert_eq(rc, 0, "%s%s", g_out, g_err);
-    cr_assert(strstr(g_out, "100 values (none missing), 90 train"), "%s", g_out);
+    cr_assert_eq(rc, 0, "%s%s", rg_out, rg_err);
+    cr_assert(strstr(rg_out, "100 values (none missing), 90 train"), "%s", rg_out);
     /* a CSV without dates: the season's position is the phase */
     rc = forecast("train --csv '%s' --column value --season 12 --calendar %s --save '%s'", csv,
                   tiny, tmp("nodates.safetensors"));
-    cr_assert_eq(rc, 0, "%s%s", g_out, g_err);
+    cr_assert_eq(rc, 0, "%s%s", rg_out, rg_err);
 }
 
 Test(forecast, steps_zero_writes_the_initial_weights)
 {
     KEEP(init, "init.safetensors");
     cr_assert_eq(forecast("train --series sunspots --hidden 4 --steps 0 --save '%s'", init), 0,
-                 "%s", g_err);
-    cr_assert(strstr(g_out, "wrote the initial weights"), "%s", g_out);
+                 "%s", rg_err);
+    cr_assert(strstr(rg_out, "wrote the initial weights"), "%s", rg_out);
     cr_assert_eq(access(tmp("init.train.safetensors"), F_OK), -1);
     /* --init takes its settings: --hidden 9 is ignored with a note */
     int rc = forecast("train --init '%s' --series sunspots --hidden 9 --steps 5 --threads 1 "
                       "--save '%s'", init, tmp("from.safetensors"));
-    cr_assert_eq(rc, 0, "%s%s", g_out, g_err);
-    cr_assert(strstr(g_err, "--hidden is ignored"), "%s", g_err);
-    cr_assert(strstr(g_out, "lstm 1x4 "), "%s", g_out);
+    cr_assert_eq(rc, 0, "%s%s", rg_out, rg_err);
+    cr_assert(strstr(rg_err, "--hidden is ignored"), "%s", rg_err);
+    cr_assert(strstr(rg_out, "lstm 1x4 "), "%s", rg_out);
 }
 
 Test(forecast, a_plugin_cell)
@@ -240,13 +208,13 @@ Test(forecast, a_plugin_cell)
     KEEP(model, "m.safetensors");
     int rc = forecast("train --series sunspots --cell-lib '%s' --cell mingru %s --stop-after 10 "
                       "--save '%s'", lib, tiny, model);
-    cr_assert_eq(rc, 0, "%s%s", g_out, g_err);
+    cr_assert_eq(rc, 0, "%s%s", rg_out, rg_err);
     /* the resumed run loads its plugin again by itself */
-    cr_assert_eq(forecast("train --resume '%s' --threads 1", model), 0, "%s", g_err);
-    cr_assert(strstr(g_out, "eval: points=220 "), "%s", g_out);
+    cr_assert_eq(forecast("train --resume '%s' --threads 1", model), 0, "%s", rg_err);
+    cr_assert(strstr(rg_out, "eval: points=220 "), "%s", rg_out);
     expect_error(forecast("eval --model '%s'", model), "the run that saved it loaded the plugin");
-    cr_assert_eq(forecast("eval --model '%s' --cell-lib '%s'", model, lib), 0, "%s", g_err);
-    cr_assert_eq(forecast("predict --model '%s' --cell-lib '%s'", model, lib), 0, "%s", g_err);
+    cr_assert_eq(forecast("eval --model '%s' --cell-lib '%s'", model, lib), 0, "%s", rg_err);
+    cr_assert_eq(forecast("predict --model '%s' --cell-lib '%s'", model, lib), 0, "%s", rg_err);
 }
 
 /* ---- resumption ---------------------------------------------------------------- */
@@ -277,17 +245,17 @@ Test(forecast, resume_gives_the_same_weights)
                       "--quantiles 0.25,0.5,0.75 --calendar --batch 8 --steps 20 --eval-every 5 "
                       "--save-every 3 --seed 5 --threads 1";
     int rc = forecast("train %s --save '%s'", cfg, tmp("full.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert_eq(rc, 0, "%s", rg_err);
     static char full[1024];
-    snprintf(full, sizeof full, "%s", line_of(g_out, "eval: points="));
+    snprintf(full, sizeof full, "%s", line_of(rg_out, "eval: points="));
     rc = forecast("train %s --stop-after 10 --save '%s'", cfg, tmp("half.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
-    cr_assert(strstr(g_out, "step 10 of 20"), "%s", g_out);
-    cr_assert(!strstr(g_out, "eval: points="), "%s", g_out);
+    cr_assert_eq(rc, 0, "%s", rg_err);
+    cr_assert(strstr(rg_out, "step 10 of 20"), "%s", rg_out);
+    cr_assert(!strstr(rg_out, "eval: points="), "%s", rg_out);
     rc = forecast("train --resume '%s' --threads 1", tmp("half.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
-    cr_assert(strstr(g_out, "train: steps=20 "), "%s", g_out);
-    cr_assert_str_eq(line_of(g_out, "eval: points="), full);
+    cr_assert_eq(rc, 0, "%s", rg_err);
+    cr_assert(strstr(rg_out, "train: steps=20 "), "%s", rg_out);
+    cr_assert_str_eq(line_of(rg_out, "eval: points="), full);
     compare_files(tmp("half.safetensors"), tmp("full.safetensors"));
     compare_files(tmp("half.train.safetensors"), tmp("full.train.safetensors"));
 }
@@ -298,7 +266,7 @@ Test(forecast, resume_refuses_another_series_and_changed_settings)
     make_csv("r.csv", 120);
     int rc = forecast("train --csv '%s' --column value --season 12 --hidden 3 --steps 4 "
                       "--threads 1 --save '%s'", csv, tmp("r.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert_eq(rc, 0, "%s", rg_err);
     expect_error(forecast("train --resume '%s' --steps 8 --hidden 5", tmp("r.safetensors")),
                  "--hidden cannot be given with --resume");
     expect_error(forecast("train --resume '%s' --steps 8 --lr 0.1", tmp("r.safetensors")),
@@ -308,18 +276,18 @@ Test(forecast, resume_refuses_another_series_and_changed_settings)
     expect_error(forecast("train --resume '%s' --steps 8 --csv '%s'", tmp("r.safetensors"),
                           other), "is not the series of the run being resumed");
     cr_assert_eq(forecast("train --resume '%s' --steps 8 --threads 1", tmp("r.safetensors")), 0,
-                 "%s", g_err);
+                 "%s", rg_err);
 }
 
 Test(forecast, log_plot_and_signals_come_from_the_core)
 {
     int rc = forecast("train --series sunspots %s --log-every 5 --log '%s' --plot '%s' --save "
                       "'%s'", tiny, tmp("l.csv"), tmp("l.svg"), tmp("l.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert_eq(rc, 0, "%s", rg_err);
     static char buf[1 << 16];
-    slurp(tmp("l.csv"), buf, sizeof buf);
+    rg_slurp(tmp("l.csv"), buf, sizeof buf);
     cr_assert(!strncmp(buf, "step,train_loss,val_loss,lr,windows_per_s\n5,", 44), "%s", buf);
-    slurp(tmp("l.svg"), buf, sizeof buf);
+    rg_slurp(tmp("l.svg"), buf, sizeof buf);
     cr_assert(strstr(buf, "<svg") && strstr(buf, "validation loss"), "%s", buf);
 }
 
@@ -366,12 +334,12 @@ Test(forecast, sizes_that_do_not_fit)
     expect_error(forecast("train --series sunspots --lookback 300 --steps 1"),
                  "--lookback 300 is longer than the training span (279 values)");
     KEEP(model, "s.safetensors");
-    cr_assert_eq(forecast("train --series sunspots %s --save '%s'", tiny, model), 0, "%s", g_err);
+    cr_assert_eq(forecast("train --series sunspots %s --save '%s'", tiny, model), 0, "%s", rg_err);
     expect_error(forecast("train --series sunspots --season 279 --lookback 4 --horizon 2 "
                           "--steps 1"), "--season 279 is not shorter than the training span");
     /* the model's season (11) goes with its series: co2 is scored with its own 52 */
-    cr_assert_eq(forecast("eval --model '%s' --series co2", model), 0, "%s", g_err);
-    cr_assert(strstr(g_out, "(season 52,") && strstr(g_out, " snaive_mase=1.3"), "%s", g_out);
+    cr_assert_eq(forecast("eval --model '%s' --series co2", model), 0, "%s", rg_err);
+    cr_assert(strstr(rg_out, "(season 52,") && strstr(rg_out, " snaive_mase=1.3"), "%s", rg_out);
     expect_error(forecast("predict --model '%s' --horizon 12", model),
                  "--horizon 12 is longer than the model's horizon 11");
     expect_error(forecast("predict --model '%s' --hold-out 300", model),
@@ -397,7 +365,7 @@ Test(forecast, bad_command_lines)
     expect_error(forecast("predict --horizon 3"), "--model FILE is required");
     expect_error(forecast("eval --model '%s'", tmp("nope.safetensors")), "nope.safetensors");
     cr_assert_eq(forecast("train --help"), 0);
-    cr_assert(strstr(g_out, "--quantiles") && strstr(g_out, "--calendar"), "%s", g_out);
+    cr_assert(strstr(rg_out, "--quantiles") && strstr(rg_out, "--calendar"), "%s", rg_out);
 }
 
 /* a copy of src with metadata key set to value (key NULL: none) and, when
@@ -431,7 +399,7 @@ static void rewrite(const char *src, const char *dst, const char *key, const cha
 Test(forecast, malformed_checkpoints)
 {
     KEEP(good, "g.safetensors");
-    cr_assert_eq(forecast("train --series sunspots %s --save '%s'", tiny, good), 0, "%s", g_err);
+    cr_assert_eq(forecast("train --series sunspots %s --save '%s'", tiny, good), 0, "%s", rg_err);
     rewrite(good, tmp("nan.safetensors"), NULL, NULL, "head.weight");
     expect_error(forecast("eval --model '%s'", tmp("nan.safetensors")), "head.weight");
     expect_error(forecast("train --init '%s' --series sunspots --steps 1",
@@ -456,7 +424,7 @@ Test(forecast, malformed_checkpoints)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         rewrite(good, tmp("bad.safetensors"), bad[i].key, bad[i].value, NULL);
         expect_error(forecast("eval --model '%s'", tmp("bad.safetensors")), bad[i].message);
-        cr_assert(strstr(g_err, "bad.safetensors"), "%s: %s", bad[i].key, g_err);
+        cr_assert(strstr(rg_err, "bad.safetensors"), "%s: %s", bad[i].key, rg_err);
     }
     write_text(tmp("junk.safetensors"), "not a checkpoint at all");
     expect_error(forecast("predict --model '%s'", tmp("junk.safetensors")), "junk.safetensors");

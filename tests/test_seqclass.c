@@ -12,56 +12,23 @@
 
 #include "testutil.h"
 
-static char g_dir[256];
-static char g_out[1 << 17], g_err[1 << 16];
-
 static void make_dir(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/rg_seqclass_XXXXXX");
-    cr_assert_not_null(mkdtemp(g_dir));
+    rg_suite_open("seqclass");
 }
 
-static void remove_dir(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", g_dir);
-}
-
-TestSuite(seqclass, .init = make_dir, .fini = remove_dir);
+TestSuite(seqclass, .init = make_dir, .fini = rg_suite_close);
 
 static const char *tmp(const char *name)
 {
-    static char buf[8][512];
-    static int at;
-    at = (at + 1) % 8;
-    snprintf(buf[at], sizeof buf[at], "%s/%s", g_dir, name);
-    return buf[at];
+    return rg_suite_path(name);
 }
 
-static void slurp(const char *path, char *buf, size_t n)
-{
-    FILE *f = fopen(path, "rb");
-    size_t got = f ? fread(buf, 1, n - 1, f) : 0;
-    buf[got] = '\0';
-    if (f)
-        fclose(f);
-}
-
-/* Runs "seqclass <args>" with stdin from /dev/null (or the file `in`); returns
- * its exit status, stdout in g_out, stderr in g_err. */
+/* Runs "seqclass <args>" with stdin from the file in (NULL: /dev/null);
+ * returns its exit status, stdout in rg_out, stderr in rg_err. */
 static int run_in(const char *in, const char *fmt, va_list ap)
 {
-    const char *bd = getenv("RG_BUILD_DIR");
-    char args[4096], cmd[8192];
-    vsnprintf(args, sizeof args, fmt, ap);
-    snprintf(cmd, sizeof cmd, "'%s/examples/seqclass' %s > '%s/out.txt' 2> '%s/err.txt' < '%s'",
-             bd ? bd : "build", args, g_dir, g_dir, in ? in : "/dev/null");
-    int st = system(cmd);
-    slurp(tmp("out.txt"), g_out, sizeof g_out);
-    slurp(tmp("err.txt"), g_err, sizeof g_err);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    return rg_run_program("seqclass", in, fmt, ap);
 }
 
 static int seqclass(const char *fmt, ...)
@@ -140,38 +107,38 @@ Test(seqclass, trains_evaluates_predicts)
     const char *data = small_tsv("small.tsv");
     int rc = seqclass("train --data '%s' %s --steps 80 --save '%s'", data, tiny,
                       tmp("m.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, g_out, g_err);
-    cr_assert(strstr(g_out, "3 classes"), "%s", g_out);
-    cr_assert(strstr(g_out, "108 train / 6 val / 6 test texts"), "%s", g_out);
-    cr_assert(strstr(g_out, "train: steps=80 loss="), "%s", g_out);
-    double acc = field(g_out, "val_accuracy=");
+    cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, rg_out, rg_err);
+    cr_assert(strstr(rg_out, "3 classes"), "%s", rg_out);
+    cr_assert(strstr(rg_out, "108 train / 6 val / 6 test texts"), "%s", rg_out);
+    cr_assert(strstr(rg_out, "train: steps=80 loss="), "%s", rg_out);
+    double acc = field(rg_out, "val_accuracy=");
     cr_assert(acc >= 0 && acc <= 1);
 
     rc = seqclass("eval --model '%s'", tmp("m.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
-    const char *last = strstr(g_out, "eval: passages=");
-    cr_assert_not_null(last, "%s", g_out);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
+    const char *last = strstr(rg_out, "eval: passages=");
+    cr_assert_not_null(last, "%s", rg_out);
     int n;
     double a, f1, b;
     cr_assert_eq(sscanf(last, "eval: passages=%d accuracy=%lf macro_f1=%lf baseline_accuracy=%lf",
                         &n, &a, &f1, &b), 4, "%s", last);
     cr_assert_eq(n, 6);
     cr_assert(a >= 0 && a <= 1 && f1 >= 0 && f1 <= 1 && b >= 0 && b <= 1, "%s", last);
-    cr_assert(strstr(g_out, "precision") && strstr(g_out, "confusion matrix"), "%s", g_out);
-    cr_assert(strstr(g_out, "\nhill ") && strstr(g_out, "\nsea ") && strstr(g_out, "\ntown "));
+    cr_assert(strstr(rg_out, "precision") && strstr(rg_out, "confusion matrix"), "%s", rg_out);
+    cr_assert(strstr(rg_out, "\nhill ") && strstr(rg_out, "\nsea ") && strstr(rg_out, "\ntown "));
 
     rc = seqclass("predict --model '%s' --text 'the ship and the gull on the shore'",
                   tmp("m.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
-    double sum = field(g_out, "hill") + field(g_out, "sea") + field(g_out, "town");
-    cr_assert(fabs(sum - 1) < 1e-3, "probabilities add up to %g:\n%s", sum, g_out);
-    cr_assert(strstr(g_out, "predicted: "), "%s", g_out);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
+    double sum = field(rg_out, "hill") + field(rg_out, "sea") + field(rg_out, "town");
+    cr_assert(fabs(sum - 1) < 1e-3, "probabilities add up to %g:\n%s", sum, rg_out);
+    cr_assert(strstr(rg_out, "predicted: "), "%s", rg_out);
 
     /* the same from stdin */
     write_file(tmp("in.txt"), "the street and\n the  market lamp\n");
     rc = seqclass_stdin(tmp("in.txt"), "predict --model '%s'", tmp("m.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
-    cr_assert(strstr(g_out, "predicted: "), "%s", g_out);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
+    cr_assert(strstr(rg_out, "predicted: "), "%s", rg_out);
 }
 
 Test(seqclass, learns_a_separable_set)
@@ -179,10 +146,10 @@ Test(seqclass, learns_a_separable_set)
     const char *data = small_tsv("small.tsv");
     int rc = seqclass("train --data '%s' --hidden 16 --embed 16 --batch 16 --lr 0.02 --threads 1 "
                       "--steps 150 --save-every 0 --save '%s'", data, tmp("m.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, g_out, g_err);
+    cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, rg_out, rg_err);
     rc = seqclass("eval --model '%s' --split val", tmp("m.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
-    cr_assert_float_eq(field(g_out, "accuracy="), 1.0, 1e-9, "%s", g_out);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
+    cr_assert_float_eq(field(rg_out, "accuracy="), 1.0, 1e-9, "%s", rg_out);
 }
 
 /* the baseline on a trivially separable set: every held-out text is right */
@@ -191,12 +158,12 @@ Test(seqclass, bayes_baseline_separates)
     const char *data = small_tsv("small.tsv");
     int rc = seqclass("train --data '%s' %s --steps 1 --save '%s'", data, tiny,
                       tmp("m.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
     for (int split = 0; split < 2; split++) {
         rc = seqclass("eval --model '%s' --split %s", tmp("m.safetensors"),
                       split ? "val" : "test");
-        cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
-        cr_assert_float_eq(field(g_out, "baseline_accuracy="), 1.0, 1e-9, "%s", g_out);
+        cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
+        cr_assert_float_eq(field(rg_out, "baseline_accuracy="), 1.0, 1e-9, "%s", rg_out);
     }
 }
 
@@ -226,14 +193,14 @@ static void resume_case(const char *extra)
                       "--eval-every 5 --seed 3 --save-every 0";
     int rc = seqclass("train --data '%s' %s %s --threads 1 --save '%s'", data, cfg, extra,
                       tmp("full.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
     rc = seqclass("train --data '%s' %s %s --threads 1 --stop-after 10 --save '%s'", data, cfg,
                   extra, tmp("half.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
     /* resumed with another thread count: the deterministic mode gives the same bits */
     rc = seqclass("train --resume '%s' --threads 2", tmp("half.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
-    cr_assert(strstr(g_out, "train: steps=20"), "%s", g_out);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
+    cr_assert(strstr(rg_out, "train: steps=20"), "%s", rg_out);
     compare_exact(tmp("half.safetensors"), tmp("full.safetensors"));
 }
 
@@ -249,15 +216,15 @@ Test(seqclass, resume_refuses_other_data)
     const char *data = small_tsv("small.tsv");
     int rc = seqclass("train --data '%s' %s --steps 10 --stop-after 5 --save '%s'", data, tiny,
                       tmp("m.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
     /* the same labels, one more line */
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "cp '%s' '%s' && printf 'sea\\tone more wave\\n' >> '%s'", data,
              tmp("other.tsv"), tmp("other.tsv"));
     cr_assert_eq(system(cmd), 0);
     rc = seqclass("train --resume '%s' --data '%s'", tmp("m.safetensors"), tmp("other.tsv"));
-    cr_assert_eq(rc, 1, "exit %d\n%s", rc, g_err);
-    cr_assert(strstr(g_err, "not the data of the run being resumed"), "%s", g_err);
+    cr_assert_eq(rc, 1, "exit %d\n%s", rc, rg_err);
+    cr_assert(strstr(rg_err, "not the data of the run being resumed"), "%s", rg_err);
 }
 
 /* ---- the novels' passages ---------------------------------------------------------------- */
@@ -266,10 +233,10 @@ Test(seqclass, novel_passages_are_whole_sentences_split_by_position)
 {
     int rc = seqclass("train --tokens bytes --hidden 4 --embed 4 --steps 1 --threads 1 "
                       "--save-every 0 --save '%s'", tmp("n.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
-    cr_assert(strstr(g_out, "5 classes"), "%s", g_out);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
+    cr_assert(strstr(rg_out, "5 classes"), "%s", rg_out);
     rc = seqclass("dump --model '%s' --out '%s'", tmp("n.safetensors"), tmp("split.txt"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
     FILE *f = fopen(tmp("split.txt"), "r");
     cr_assert_not_null(f);
     char split[8];
@@ -300,8 +267,8 @@ static void refused_tsv(const char *text, const char *message)
     write_file(tmp("bad.tsv"), text);
     int rc = seqclass("train --data '%s' %s --steps 1 --save '%s'", tmp("bad.tsv"), tiny,
                       tmp("bad.safetensors"));
-    cr_assert_eq(rc, 1, "exit %d for %s\n%s", rc, message, g_err);
-    cr_assert(strstr(g_err, message), "wanted '%s' in:\n%s", message, g_err);
+    cr_assert_eq(rc, 1, "exit %d for %s\n%s", rc, message, rg_err);
+    cr_assert(strstr(rg_err, message), "wanted '%s' in:\n%s", message, rg_err);
 }
 
 Test(seqclass, malformed_tsv_lines_are_refused)
@@ -320,20 +287,20 @@ Test(seqclass, unknown_bytes_are_refused)
     const char *data = small_tsv("small.tsv");
     int rc = seqclass("train --data '%s' %s --tokens bytes --steps 2 --save '%s'", data, tiny,
                       tmp("b.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
     rc = seqclass("predict --model '%s' --text 'the Zebra'", tmp("b.safetensors"));
     cr_assert_eq(rc, 1, "exit %d", rc);
-    cr_assert(strstr(g_err, "byte 'Z' (90) at offset 4 is not in the model's vocabulary"), "%s",
-              g_err);
+    cr_assert(strstr(rg_err, "byte 'Z' (90) at offset 4 is not in the model's vocabulary"), "%s",
+              rg_err);
     rc = seqclass("predict --model '%s' --text '   '", tmp("b.safetensors"));
     cr_assert_eq(rc, 1, "exit %d", rc);
-    cr_assert(strstr(g_err, "the text is empty"), "%s", g_err);
+    cr_assert(strstr(rg_err, "the text is empty"), "%s", rg_err);
     /* a data set whose labels are not the model's */
     write_file(tmp("other.tsv"), "x\tthe wave\ny\tthe sheep\n");
     rc = seqclass("eval --model '%s' --data '%s'", tmp("b.safetensors"), tmp("other.tsv"));
     cr_assert_eq(rc, 1, "exit %d", rc);
-    cr_assert(strstr(g_err, "the model's classes (hill, sea, town) are not the data's (x, y)"),
-              "%s", g_err);
+    cr_assert(strstr(rg_err, "the model's classes (hill, sea, town) are not the data's (x, y)"),
+              "%s", rg_err);
 }
 
 /* a copy of src with metadata key set to value, or tensor `nan` holding a NaN */
@@ -366,7 +333,7 @@ Test(seqclass, bad_checkpoints_are_refused)
     const char *data = small_tsv("small.tsv");
     int rc = seqclass("train --data '%s' %s --steps 2 --save '%s'", data, tiny,
                       tmp("m.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
     static const struct {
         const char *key, *value, *nan, *message;
     } cases[] = {
@@ -383,8 +350,8 @@ Test(seqclass, bad_checkpoints_are_refused)
                      cases[k].nan);
         rc = seqclass("eval --model '%s'", tmp("bad.safetensors"));
         cr_assert_eq(rc, 1, "case %zu: exit %d", k, rc);
-        cr_assert(strstr(g_err, cases[k].message), "case %zu: wanted '%s' in:\n%s", k,
-                  cases[k].message, g_err);
+        cr_assert(strstr(rg_err, cases[k].message), "case %zu: wanted '%s' in:\n%s", k,
+                  cases[k].message, rg_err);
         rc = seqclass("predict --model '%s' --text 'the wave'", tmp("bad.safetensors"));
         cr_assert_eq(rc, 1, "case %zu: predict exit %d", k, rc);
     }
@@ -393,12 +360,12 @@ Test(seqclass, bad_checkpoints_are_refused)
 Test(seqclass, usage_errors)
 {
     cr_assert_eq(seqclass("eval"), 2);
-    cr_assert(strstr(g_err, "--model is required"), "%s", g_err);
+    cr_assert(strstr(rg_err, "--model is required"), "%s", rg_err);
     cr_assert_eq(seqclass("predict --text x"), 2);
     cr_assert_eq(seqclass("train --pool median"), 2);
-    cr_assert(strstr(g_err, "--pool"), "%s", g_err);
+    cr_assert(strstr(rg_err, "--pool"), "%s", rg_err);
     cr_assert_eq(seqclass("train --cell tree"), 2);
-    cr_assert(strstr(g_err, "not one of"), "%s", g_err);
+    cr_assert(strstr(rg_err, "not one of"), "%s", rg_err);
     cr_assert_eq(seqclass("frobnicate"), 2);
     cr_assert_eq(seqclass("eval --model '%s'", tmp("missing.safetensors")), 1);
 }
@@ -413,17 +380,17 @@ Test(seqclass, plugin_cell_trains_and_is_named)
     const char *data = small_tsv("small.tsv");
     int rc = seqclass("train --data '%s' %s --cell-lib '%s' --cell mingru --steps 10 "
                       "--stop-after 5 --save '%s'", data, tiny, lib, tmp("p.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
-    cr_assert(strstr(g_out, "mingru 1x8"), "%s", g_out);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
+    cr_assert(strstr(rg_out, "mingru 1x8"), "%s", rg_out);
     /* resume loads the plugin again; eval needs it given */
     rc = seqclass("train --resume '%s'", tmp("p.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
     rc = seqclass("eval --model '%s'", tmp("p.safetensors"));
     cr_assert_eq(rc, 1, "exit %d", rc);
-    cr_assert(strstr(g_err, "the run that saved it loaded the plugin"), "%s", g_err);
+    cr_assert(strstr(rg_err, "the run that saved it loaded the plugin"), "%s", rg_err);
     rc = seqclass("eval --model '%s' --cell-lib '%s'", tmp("p.safetensors"), lib);
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
-    cr_assert(strstr(g_out, "eval: passages=6 "), "%s", g_out);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
+    cr_assert(strstr(rg_out, "eval: passages=6 "), "%s", rg_out);
 }
 
 /* ---- --steps 0 and --init --------------------------------------------------------------- */
@@ -433,20 +400,20 @@ Test(seqclass, steps_zero_writes_the_initial_weights_that_init_continues)
     const char *data = small_tsv("small.tsv");
     int rc = seqclass("train --data '%s' %s --steps 0 --save '%s'", data, tiny,
                       tmp("init.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
-    cr_assert(strstr(g_out, "train: steps=0 "), "%s", g_out);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
+    cr_assert(strstr(rg_out, "train: steps=0 "), "%s", rg_out);
     /* --init takes the model of the file: its sizes win over the flags */
     rc = seqclass("train --data '%s' %s --init '%s' --layers 3 --steps 5 --save '%s'", data,
                   tiny, tmp("init.safetensors"), tmp("m.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
-    cr_assert(strstr(g_err, "--layers is ignored"), "%s", g_err);
-    cr_assert(strstr(g_out, "lstm 1x8"), "%s", g_out);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
+    cr_assert(strstr(rg_err, "--layers is ignored"), "%s", rg_err);
+    cr_assert(strstr(rg_out, "lstm 1x8"), "%s", rg_out);
     /* the same run from scratch (same seed: same weights, same batches) */
     rc = seqclass("train --data '%s' %s --steps 5 --save '%s'", data, tiny,
                   tmp("s.safetensors"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
     compare_exact(tmp("m.safetensors"), tmp("s.safetensors"));
     rc = seqclass("dump --model '%s' --out '%s'", tmp("init.safetensors"), tmp("split.txt"));
-    cr_assert_eq(rc, 0, "exit %d\n%s", rc, g_err);
-    cr_assert(strstr(g_out, "dump: texts=120 train=108 val=6 test=6"), "%s", g_out);
+    cr_assert_eq(rc, 0, "exit %d\n%s", rc, rg_err);
+    cr_assert(strstr(rg_out, "dump: texts=120 train=108 val=6 test=6"), "%s", rg_out);
 }

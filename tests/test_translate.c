@@ -15,41 +15,16 @@
 
 #include "testutil.h"
 
-static char g_dir[256];
-static char g_out[1 << 17], g_err[1 << 16];
-
 static void make_dir(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/rg_translate_XXXXXX");
-    cr_assert_not_null(mkdtemp(g_dir));
+    rg_suite_open("translate");
 }
 
-static void remove_dir(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", g_dir);
-}
-
-TestSuite(translate, .init = make_dir, .fini = remove_dir, .timeout = 300);
+TestSuite(translate, .init = make_dir, .fini = rg_suite_close, .timeout = 300);
 
 static const char *tmp(const char *name)
 {
-    static char buf[8][512];
-    static int at;
-    at = (at + 1) % 8;
-    snprintf(buf[at], sizeof buf[at], "%s/%s", g_dir, name);
-    return buf[at];
-}
-
-static void slurp(const char *path, char *buf, size_t n)
-{
-    FILE *f = fopen(path, "rb");
-    size_t got = f ? fread(buf, 1, n - 1, f) : 0;
-    buf[got] = '\0';
-    if (f)
-        fclose(f);
+    return rg_suite_path(name);
 }
 
 static void write_file(const char *path, const char *text)
@@ -61,18 +36,10 @@ static void write_file(const char *path, const char *text)
 }
 
 /* Runs "translate <args>" with stdin from the file in (NULL: /dev/null);
- * returns its exit status, stdout in g_out, stderr in g_err. */
+ * returns its exit status, stdout in rg_out, stderr in rg_err. */
 static int run_in(const char *in, const char *fmt, va_list ap)
 {
-    const char *bd = getenv("RG_BUILD_DIR");
-    char args[4096], cmd[8192];
-    vsnprintf(args, sizeof args, fmt, ap);
-    snprintf(cmd, sizeof cmd, "'%s/examples/translate' %s > '%s/out.txt' 2> '%s/err.txt' < '%s'",
-             bd ? bd : "build", args, g_dir, g_dir, in ? in : "/dev/null");
-    int st = system(cmd);
-    slurp(tmp("out.txt"), g_out, sizeof g_out);
-    slurp(tmp("err.txt"), g_err, sizeof g_err);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    return rg_run_program("translate", in, fmt, ap);
 }
 
 static int translate(const char *fmt, ...)
@@ -100,7 +67,7 @@ static const char *tiny = "--hidden 12 --embed 6 --batch 8 --examples 400 --val-
 static void train_tiny(const char *name, const char *extra)
 {
     int rc = translate("train %s %s --steps 30 --threads 1 --save '%s'", tiny, extra, tmp(name));
-    cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, g_out, g_err);
+    cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, rg_out, rg_err);
 }
 
 /* every tensor of a equals the same tensor of b, bit for bit */
@@ -127,25 +94,25 @@ Test(translate, tiny_model_trains_evaluates_predicts)
     char extra[1200];
     snprintf(extra, sizeof extra, "--log '%s' --plot '%s'", tmp("m.csv"), tmp("m.svg"));
     train_tiny("m.safetensors", extra);
-    cr_assert(strstr(g_out, "train: steps=30 loss="), "%s", g_out);
+    cr_assert(strstr(rg_out, "train: steps=30 loss="), "%s", rg_out);
     static char file[1 << 16];
-    slurp(tmp("m.csv"), file, sizeof file);
+    rg_slurp(tmp("m.csv"), file, sizeof file);
     cr_assert(!strncmp(file, "step,train_loss,val_loss,lr,pairs_per_s\n", 40), "%.100s", file);
-    slurp(tmp("m.svg"), file, sizeof file);
+    rg_slurp(tmp("m.svg"), file, sizeof file);
     cr_assert(strstr(file, "<svg") && strstr(file, "validation loss"), "%.100s", file);
-    cr_assert(strstr(g_out, "val_exact="), "%s", g_out);
+    cr_assert(strstr(rg_out, "val_exact="), "%s", rg_out);
     int rc = translate("eval --model '%s' --examples 50", tmp("m.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
-    const char *line = strstr(g_out, "eval: examples=50 exact=");
-    cr_assert_not_null(line, "%s", g_out);
+    cr_assert_eq(rc, 0, "%s", rg_err);
+    const char *line = strstr(rg_out, "eval: examples=50 exact=");
+    cr_assert_not_null(line, "%s", rg_out);
     double exact = strtod(line + strlen("eval: examples=50 exact="), NULL);
     const char *ca = strstr(line, "char_accuracy=");
     cr_assert(ca && exact >= 0 && exact <= 1, "%s", line);
     double chars = strtod(ca + strlen("char_accuracy="), NULL);
     cr_assert(chars > 0.2 && chars <= 1, "30 steps should get some characters right: %s", line);
     rc = translate("predict --model '%s' --text '29 November 2026'", tmp("m.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
-    cr_assert(strlen(g_out) >= 2 && g_out[strlen(g_out) - 1] == '\n', "%s", g_out);
+    cr_assert_eq(rc, 0, "%s", rg_err);
+    cr_assert(strlen(rg_out) >= 2 && rg_out[strlen(rg_out) - 1] == '\n', "%s", rg_out);
 }
 
 Test(translate, resume_gives_the_same_weights)
@@ -153,17 +120,17 @@ Test(translate, resume_gives_the_same_weights)
     const char *cfg = "--cell lstm --layers 2 --attention-kind dot --steps 24 --save-every 5 "
                       "--threads 2";
     int rc = translate("train %s %s --save '%s'", tiny, cfg, tmp("full.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert_eq(rc, 0, "%s", rg_err);
     rc = translate("train %s %s --stop-after 13 --save '%s'", tiny, cfg, tmp("half.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
-    cr_assert(strstr(g_out, "stopped at step 13 of 24"), "%s", g_out);
+    cr_assert_eq(rc, 0, "%s", rg_err);
+    cr_assert(strstr(rg_out, "stopped at step 13 of 24"), "%s", rg_out);
     rc = translate("train --resume '%s' --threads 2", tmp("half.safetensors"));
-    cr_assert_eq(rc, 0, "%s\n%s", g_out, g_err);
-    cr_assert(strstr(g_out, "train: steps=24"), "%s", g_out);
+    cr_assert_eq(rc, 0, "%s\n%s", rg_out, rg_err);
+    cr_assert(strstr(rg_out, "train: steps=24"), "%s", rg_out);
     same_tensors(tmp("full.safetensors"), tmp("half.safetensors"));
     rc = translate("train --resume '%s' --hidden 9", tmp("half.safetensors"));
     cr_assert_neq(rc, 0);
-    cr_assert(strstr(g_err, "--hidden cannot be given with --resume"), "%s", g_err);
+    cr_assert(strstr(rg_err, "--hidden cannot be given with --resume"), "%s", rg_err);
 }
 
 Test(translate, greedy_and_beam_of_one_agree)
@@ -172,18 +139,18 @@ Test(translate, greedy_and_beam_of_one_agree)
     write_file(tmp("dates.txt"), "29 November 2026\nNov 29, '26\nthe 29th of november, 2026\n"
                                  "29/11/2026\nSunday 29 Nov 2026\n2026-11-29\n  3 march 1999 \n");
     int rc = translate_stdin(tmp("dates.txt"), "predict --model '%s'", tmp("g.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
-    char greedy[sizeof g_out];
-    strcpy(greedy, g_out);
+    cr_assert_eq(rc, 0, "%s", rg_err);
+    char greedy[sizeof rg_out];
+    strcpy(greedy, rg_out);
     int lines = 0;
     for (const char *p = greedy; *p; p++)
         lines += *p == '\n';
     cr_assert_eq(lines, 7, "%s", greedy);
     rc = translate_stdin(tmp("dates.txt"), "predict --model '%s' --beam 1", tmp("g.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
-    cr_assert_str_eq(g_out, greedy);
+    cr_assert_eq(rc, 0, "%s", rg_err);
+    cr_assert_str_eq(rg_out, greedy);
     rc = translate_stdin(tmp("dates.txt"), "predict --model '%s' --beam 4", tmp("g.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert_eq(rc, 0, "%s", rg_err);
 }
 
 Test(translate, attention_picture)
@@ -191,10 +158,10 @@ Test(translate, attention_picture)
     train_tiny("a.safetensors", "");
     int rc = translate("predict --model '%s' --text 'Sun, 29 Nov 2026' --attention '%s'",
                        tmp("a.safetensors"), tmp("att.svg"));
-    cr_assert_eq(rc, 0, "%s", g_err);
-    size_t out_len = strlen(g_out) - 1; /* the output line without its newline */
+    cr_assert_eq(rc, 0, "%s", rg_err);
+    size_t out_len = strlen(rg_out) - 1; /* the output line without its newline */
     static char svg[1 << 20];
-    slurp(tmp("att.svg"), svg, sizeof svg);
+    rg_slurp(tmp("att.svg"), svg, sizeof svg);
     cr_assert(!strncmp(svg, "<svg", 4) && strstr(svg, "</svg>"), "%.200s", svg);
     cr_assert(strstr(svg, ">EOS</text>"), "the last row is the end of the output");
     cr_assert(strstr(svg, ">N</text>") && strstr(svg, ">,</text>"), "source bytes label columns");
@@ -203,9 +170,9 @@ Test(translate, attention_picture)
         cells++;
     cr_assert_eq(cells, (int)(out_len + 1) * 16, "one cell per output byte x source byte");
     rc = translate("predict --model '%s' --text 'x' --attention '%s'", tmp("a.safetensors"),
-                   g_dir);
+                   rg_suite_dir);
     cr_assert_neq(rc, 0);
-    cr_assert(strstr(g_err, "--attention"), "%s", g_err);
+    cr_assert(strstr(rg_err, "--attention"), "%s", rg_err);
 }
 
 Test(translate, splits_share_no_year)
@@ -213,9 +180,9 @@ Test(translate, splits_share_no_year)
     const char *split[3] = {"train", "val", "test"};
     for (int s = 0; s < 3; s++) {
         int rc = translate("data --split %s --examples 3000 --data-seed 5", split[s]);
-        cr_assert_eq(rc, 0, "%s", g_err);
+        cr_assert_eq(rc, 0, "%s", rg_err);
         int n = 0, formats[64] = {0};
-        for (char *p = g_out; *p; n++) {
+        for (char *p = rg_out; *p; n++) {
             char *tab = strchr(p, '\t');
             cr_assert_not_null(tab, "%s", p);
             int y, m, d, f;
@@ -233,10 +200,10 @@ Test(translate, splits_share_no_year)
     }
     int rc = translate("data --split test --examples 5 --data-seed 5");
     char first[4096];
-    strcpy(first, g_out);
+    strcpy(first, rg_out);
     rc |= translate("data --split test --examples 5 --data-seed 5");
     cr_assert_eq(rc, 0);
-    cr_assert_str_eq(g_out, first, "the generator is seeded");
+    cr_assert_str_eq(rg_out, first, "the generator is seeded");
 }
 
 Test(translate, gradient_check_of_the_attention_model)
@@ -247,9 +214,9 @@ Test(translate, gradient_check_of_the_attention_model)
                            "--cell lstm --attention-kind additive"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = translate("gradcheck %s", cases[i]);
-        cr_assert_eq(rc, 0, "%s\n%s\n%s", cases[i], g_out, g_err);
-        cr_assert(strstr(g_out, ": pass"), "%s", g_out);
-        cr_assert(strstr(g_out, "att.key.weight"), "%s", g_out);
+        cr_assert_eq(rc, 0, "%s\n%s\n%s", cases[i], rg_out, rg_err);
+        cr_assert(strstr(rg_out, ": pass"), "%s", rg_out);
+        cr_assert(strstr(rg_out, "att.key.weight"), "%s", rg_out);
     }
 }
 
@@ -262,32 +229,32 @@ Test(translate, unknown_bytes_and_empty_texts_are_refused)
     snprintf(m, sizeof m, "%s", tmp("e.safetensors"));
     int rc = translate("predict --model '%s' --text '29 Nov\xc3\xa9mber 2026'", m);
     cr_assert_eq(rc, 1);
-    cr_assert(strstr(g_err, "--text: byte 0xc3 at offset 6 is not in the vocabulary"), "%s",
-              g_err);
+    cr_assert(strstr(rg_err, "--text: byte 0xc3 at offset 6 is not in the vocabulary"), "%s",
+              rg_err);
     rc = translate("predict --model '%s' --text '   '", m);
     cr_assert_eq(rc, 1);
-    cr_assert(strstr(g_err, "--text: the text is empty"), "%s", g_err);
+    cr_assert(strstr(rg_err, "--text: the text is empty"), "%s", rg_err);
     rc = translate("predict --model '%s' --text "
                    "'29 November 2026 29 November 2026 29 November 2026 29 November 2026'", m);
     cr_assert_eq(rc, 1);
-    cr_assert(strstr(g_err, "the text has 67 bytes; at most 64"), "%s", g_err);
+    cr_assert(strstr(rg_err, "the text has 67 bytes; at most 64"), "%s", rg_err);
     write_file(tmp("in.txt"), "29 November 2026\n\n");
     rc = translate_stdin(tmp("in.txt"), "predict --model '%s'", m);
     cr_assert_eq(rc, 1);
-    cr_assert(strstr(g_err, "stdin line 2: the text is empty"), "%s", g_err);
+    cr_assert(strstr(rg_err, "stdin line 2: the text is empty"), "%s", rg_err);
     write_file(tmp("in.txt"), "29\tNovember 2026\n");
     rc = translate_stdin(tmp("in.txt"), "predict --model '%s'", m);
     cr_assert_eq(rc, 1);
-    cr_assert(strstr(g_err, "stdin line 1: byte 0x09 at offset 2"), "%s", g_err);
+    cr_assert(strstr(rg_err, "stdin line 1: byte 0x09 at offset 2"), "%s", rg_err);
     rc = translate("predict --text '1 May 2020'");
     cr_assert_eq(rc, 2);
-    cr_assert(strstr(g_err, "--model FILE is required"), "%s", g_err);
+    cr_assert(strstr(rg_err, "--model FILE is required"), "%s", rg_err);
     rc = translate("train --attention-kind cosine");
     cr_assert_eq(rc, 2);
-    cr_assert(strstr(g_err, "--attention-kind"), "%s", g_err);
+    cr_assert(strstr(rg_err, "--attention-kind"), "%s", rg_err);
     rc = translate("train --cell tree --steps 1");
     cr_assert_eq(rc, 2);
-    cr_assert(strstr(g_err, "--cell 'tree' is not one of"), "%s", g_err);
+    cr_assert(strstr(rg_err, "--cell 'tree' is not one of"), "%s", rg_err);
 }
 
 /* a copy of model file src with one change: a NaN in tensor nan_in (or none),
@@ -322,10 +289,10 @@ Test(translate, bad_checkpoints_are_refused)
     doctor(good, tmp("nan.safetensors"), "att.key.weight", NULL, NULL);
     int rc = translate("eval --model '%s' --examples 5", tmp("nan.safetensors"));
     cr_assert_eq(rc, 1);
-    cr_assert(strstr(g_err, "att.key.weight") && strstr(g_err, "NaN"), "%s", g_err);
+    cr_assert(strstr(rg_err, "att.key.weight") && strstr(rg_err, "NaN"), "%s", rg_err);
     rc = translate("predict --model '%s' --text '1 May 2020'", tmp("nan.safetensors"));
     cr_assert_eq(rc, 1);
-    cr_assert(strstr(g_err, "NaN"), "%s", g_err);
+    cr_assert(strstr(rg_err, "NaN"), "%s", rg_err);
     struct {
         const char *key, *value, *says;
     } bad[] = {{"hidden", "0", "hidden"},
@@ -341,14 +308,14 @@ Test(translate, bad_checkpoints_are_refused)
         doctor(good, tmp("bad.safetensors"), NULL, bad[i].key, bad[i].value);
         rc = translate("eval --model '%s' --examples 5", tmp("bad.safetensors"));
         cr_assert_eq(rc, 1, "%s=%s accepted", bad[i].key, bad[i].value);
-        cr_assert(strstr(g_err, bad[i].says), "%s=%s: %s", bad[i].key, bad[i].value, g_err);
+        cr_assert(strstr(rg_err, bad[i].says), "%s=%s: %s", bad[i].key, bad[i].value, rg_err);
     }
-    rc = translate("eval --model '%s'", g_dir);
+    rc = translate("eval --model '%s'", rg_suite_dir);
     cr_assert_eq(rc, 1);
     rc = translate("train --init '%s' --steps 2 --examples 50 --val-examples 5 --save '%s'",
                    tmp("nan.safetensors"), tmp("x.safetensors"));
     cr_assert_eq(rc, 1);
-    cr_assert(strstr(g_err, "NaN"), "%s", g_err);
+    cr_assert(strstr(rg_err, "NaN"), "%s", rg_err);
 }
 
 Test(translate, sigterm_saves_and_the_run_resumes)
@@ -362,14 +329,14 @@ Test(translate, sigterm_saves_and_the_run_resumes)
              "wait $pid", bd ? bd : "build", tiny, tmp("t.safetensors"), tmp("t.out"),
              tmp("t.err"), tmp("t.out"));
     int st = system(cmd);
-    slurp(tmp("t.out"), g_out, sizeof g_out);
-    slurp(tmp("t.err"), g_err, sizeof g_err);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 143, "status %d\n%s\n%s", st, g_out, g_err);
-    cr_assert(strstr(g_out, "train: interrupted at step"), "%s", g_out);
-    cr_assert(strstr(g_out, "continue with --resume"), "%s", g_out);
+    rg_slurp(tmp("t.out"), rg_out, sizeof rg_out);
+    rg_slurp(tmp("t.err"), rg_err, sizeof rg_err);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 143, "status %d\n%s\n%s", st, rg_out, rg_err);
+    cr_assert(strstr(rg_out, "train: interrupted at step"), "%s", rg_out);
+    cr_assert(strstr(rg_out, "continue with --resume"), "%s", rg_out);
     int rc = translate("eval --model '%s' --examples 10", tmp("t.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
-    cr_assert(strstr(g_out, "eval: examples=10 exact="), "%s", g_out);
+    cr_assert_eq(rc, 0, "%s", rg_err);
+    cr_assert(strstr(rg_out, "eval: examples=10 exact="), "%s", rg_out);
 }
 
 Test(translate, plugin_cell)
@@ -379,28 +346,28 @@ Test(translate, plugin_cell)
     snprintf(lib, sizeof lib, "%s/examples/cell_plugin.so", bd ? bd : "build");
     int rc = translate("train %s --cell-lib '%s' --cell mingru --steps 6 --threads 1 --save '%s'",
                        tiny, lib, tmp("p.safetensors"));
-    cr_assert_eq(rc, 0, "%s\n%s", g_out, g_err);
-    cr_assert(strstr(g_out, "translate train: mingru 1x12"), "%s", g_out);
+    cr_assert_eq(rc, 0, "%s\n%s", rg_out, rg_err);
+    cr_assert(strstr(rg_out, "translate train: mingru 1x12"), "%s", rg_out);
     rc = translate("predict --model '%s' --text '1 May 2020'", tmp("p.safetensors"));
     cr_assert_eq(rc, 1);
-    cr_assert(strstr(g_err, "'mingru', not a known cell") && strstr(g_err, "cell_plugin.so"),
-              "%s", g_err);
+    cr_assert(strstr(rg_err, "'mingru', not a known cell") && strstr(rg_err, "cell_plugin.so"),
+              "%s", rg_err);
     rc = translate("predict --model '%s' --text '1 May 2020' --cell-lib '%s'",
                    tmp("p.safetensors"), lib);
-    cr_assert_eq(rc, 0, "%s", g_err);
+    cr_assert_eq(rc, 0, "%s", rg_err);
     rc = translate("gradcheck --cell-lib '%s' --cell ln_lstm --attention-kind dot", lib);
-    cr_assert_eq(rc, 0, "%s\n%s", g_out, g_err);
-    cr_assert(strstr(g_out, ": pass"), "%s", g_out);
+    cr_assert_eq(rc, 0, "%s\n%s", rg_out, rg_err);
+    cr_assert(strstr(rg_out, ": pass"), "%s", rg_out);
 }
 
 Test(translate, initial_weights_and_init)
 {
     int rc = translate("train %s --cell lstm --steps 0 --save '%s'", tiny, tmp("i.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
-    cr_assert(strstr(g_out, "--steps 0: wrote the initial weights"), "%s", g_out);
+    cr_assert_eq(rc, 0, "%s", rg_err);
+    cr_assert(strstr(rg_out, "--steps 0: wrote the initial weights"), "%s", rg_out);
     rc = translate("train --init '%s' --hidden 40 --steps 3 --examples 50 --val-examples 5 "
                    "--threads 1 --save '%s'", tmp("i.safetensors"), tmp("j.safetensors"));
-    cr_assert_eq(rc, 0, "%s", g_err);
-    cr_assert(strstr(g_err, "--hidden is ignored"), "%s", g_err);
-    cr_assert(strstr(g_out, "translate train: lstm 1x12"), "the sizes of --init: %s", g_out);
+    cr_assert_eq(rc, 0, "%s", rg_err);
+    cr_assert(strstr(rg_err, "--hidden is ignored"), "%s", rg_err);
+    cr_assert(strstr(rg_out, "translate train: lstm 1x12"), "the sizes of --init: %s", rg_out);
 }

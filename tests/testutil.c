@@ -3,6 +3,8 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <sys/wait.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,4 +275,50 @@ double rg_test_max_err(const rg_tensor *got, const rg_tensor *want, double atol,
     rg_cmp r = rg_test_compare(got, want, atol, rtol);
     if (worst_index) *worst_index = r.worst;
     return r.worst_err;
+}
+
+/* ---- the programs as a user runs them ---------------------------------------------- */
+
+char rg_suite_dir[256];
+char rg_out[1 << 17], rg_err[1 << 16];
+
+void rg_suite_open(const char *name) {
+    snprintf(rg_suite_dir, sizeof rg_suite_dir, "/tmp/rg_%s_XXXXXX", name);
+    if (!mkdtemp(rg_suite_dir)) {
+        fprintf(stderr, "mkdtemp %s: %s\n", rg_suite_dir, strerror(errno));
+        abort();
+    }
+}
+
+void rg_suite_close(void) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", rg_suite_dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", rg_suite_dir);
+}
+
+const char *rg_suite_path(const char *name) {
+    static char buf[8][512];
+    static int at;
+    at = (at + 1) % 8;
+    snprintf(buf[at], sizeof buf[at], "%s/%s", rg_suite_dir, name);
+    return buf[at];
+}
+
+void rg_slurp(const char *path, char *buf, size_t n) {
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(buf, 1, n - 1, f) : 0;
+    buf[got] = '\0';
+    if (f) fclose(f);
+}
+
+int rg_run_program(const char *prog, const char *in, const char *fmt, va_list ap) {
+    const char *bd = getenv("RG_BUILD_DIR");
+    char args[4096], cmd[8192];
+    vsnprintf(args, sizeof args, fmt, ap);
+    snprintf(cmd, sizeof cmd, "'%s/examples/%s' %s > '%s/out.txt' 2> '%s/err.txt' < '%s'",
+             bd ? bd : "build", prog, args, rg_suite_dir, rg_suite_dir, in ? in : "/dev/null");
+    int st = system(cmd);
+    rg_slurp(rg_suite_path("out.txt"), rg_out, sizeof rg_out);
+    rg_slurp(rg_suite_path("err.txt"), rg_err, sizeof rg_err);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }

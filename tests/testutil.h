@@ -3,6 +3,8 @@
  * comparison with absolute and relative tolerances. */
 #ifndef RG_TESTUTIL_H
 #define RG_TESTUTIL_H
+#include <stdarg.h>
+
 #include "retrograd.h"
 
 #define RG_REF_MAX_TENSORS 32
@@ -54,5 +56,22 @@ rg_cmp rg_test_compare(const rg_tensor *got, const rg_tensor *want, double atol,
 /* Same, returning only the worst error ratio (> 1 fails) and its index. */
 double rg_test_max_err(const rg_tensor *got, const rg_tensor *want, double atol, double rtol,
                        int64_t *worst_index);
+
+/* ---- the programs as a user runs them (subprocesses of the built binaries) ----
+ * A suite's private folder (/tmp/rg_NAME_XXXXXX: rg_suite_open in the
+ * TestSuite's .init, rg_suite_close in its .fini, which removes it) and the
+ * last run's output. */
+extern char rg_suite_dir[256];
+extern char rg_out[1 << 17], rg_err[1 << 16];
+void rg_suite_open(const char *name);
+void rg_suite_close(void);
+/* rg_suite_dir/name, in a ring of 8 buffers */
+const char *rg_suite_path(const char *name);
+/* The file's first n-1 bytes, NUL-terminated ("" when it cannot be read). */
+void rg_slurp(const char *path, char *buf, size_t n);
+/* "RG_BUILD_DIR/examples/PROG ARGS" (args: fmt, ap) with stdin from the file in
+ * (NULL: /dev/null): its exit status, or 128 + the signal that ended it;
+ * stdout in rg_out, stderr in rg_err. */
+int rg_run_program(const char *prog, const char *in, const char *fmt, va_list ap);
 
 #endif
