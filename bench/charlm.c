@@ -23,6 +23,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "benchtext.h"
+#include "benchutil.h"
 #include "lm.h"
 
 typedef struct config {
@@ -42,36 +44,6 @@ typedef struct bench_opts {
     int64_t threads, micro_shards;
     double seconds;
 } bench_opts;
-
-/* the text as token ids (its distinct bytes, sorted) */
-static int32_t *encode(const char *path, int64_t *n, int64_t *V)
-{
-    uint8_t *raw;
-    if (rg_file_read_all(path, &raw, n) != 0)
-        return NULL;
-    int map[256];
-    bool seen[256] = {0};
-    for (int64_t i = 0; i < *n; ++i)
-        seen[raw[i]] = true;
-    *V = 0;
-    for (int b = 0; b < 256; ++b)
-        map[b] = seen[b] ? (int)(*V)++ : -1;
-    int32_t *ids = malloc((size_t)*n * sizeof *ids);
-    for (int64_t i = 0; ids && i < *n; ++i)
-        ids[i] = map[raw[i]];
-    free(raw);
-    if (!ids)
-        rg_set_error("out of memory");
-    return ids;
-}
-
-/* CPU seconds of this process (every thread) */
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* steps until `seconds` have passed: warm-up, a one-second calibration, the
  * run (under mpirun every rank follows rank 0's clock) */
@@ -106,7 +78,7 @@ static int timed(rg_trainer *tr, const config *c, double seconds, int *steps, do
 static int bench(const bench_opts *o, const config *c)
 {
     int64_t n, V;
-    int32_t *ids = encode(o->text, &n, &V);
+    int32_t *ids = encode_bytes(o->text, &n, &V);
     lm_model m;
     lm_task task;
     memset(&m, 0, sizeof m);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "benchtext.h"
 #include "benchutil.h"
 #include "lm.h"
 
@@ -61,36 +62,6 @@ static rg_tensor *loss_of(rg_tape *tp, void *user)
     return ce_of(tp, logits_of(tp, user), user);
 }
 
-/* the text's distinct bytes, sorted, as ids */
-static int32_t *encode(const char *path, int64_t *n, int64_t *V)
-{
-    uint8_t *raw;
-    if (rg_file_read_all(path, &raw, n) != 0)
-        return NULL;
-    int map[256];
-    bool seen[256] = {0};
-    for (int64_t i = 0; i < *n; ++i)
-        seen[raw[i]] = true;
-    *V = 0;
-    for (int c = 0; c < 256; ++c)
-        map[c] = seen[c] ? (int)(*V)++ : -1;
-    int32_t *ids = malloc((size_t)*n * sizeof *ids);
-    for (int64_t i = 0; ids && i < *n; ++i)
-        ids[i] = map[raw[i]];
-    free(raw);
-    if (!ids)
-        rg_set_error("out of memory");
-    return ids;
-}
-
-/* CPU seconds of this process */
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void cpu_model(char *buf, size_t size)
 {
     snprintf(buf, size, "unknown");
@@ -120,7 +91,7 @@ static double run_once(int what, rg_tape *tp, batch *b, rg_tensor **v, rg_tensor
     rg_params_tensors(P, th, n);
     rg_tape_reset(tp);
     rg_tape_set_private_grads(tp, true); /* as the products do; gradients stay off .grad */
-    double t0 = cpu_s();
+    double t0 = cpu_now();
     int rc = 0;
     if (what == HVP) {
         rc = rg_hvp(tp, P, loss_of, b, v, out, NULL);
@@ -133,7 +104,7 @@ static double run_once(int what, rg_tape *tp, batch *b, rg_tensor **v, rg_tensor
         else
             rc = L && g ? rg_autograd(tp, 1, &L, NULL, n, th, g, what == CREATE) : -1;
     }
-    double dt = cpu_s() - t0;
+    double dt = cpu_now() - t0;
     return rc == 0 ? dt : NAN;
 }
 
@@ -161,7 +132,7 @@ static size_t hvp_bytes(rg_tape *tp, batch *b, rg_tensor **v, rg_tensor **th)
 static int bench(const config *c, const char *text, int reps, int threads, const char *only)
 {
     int64_t n_ids, V;
-    int32_t *ids = encode(text, &n_ids, &V);
+    int32_t *ids = encode_bytes(text, &n_ids, &V);
     if (!ids)
         return -1;
     rg_set_threads(threads);

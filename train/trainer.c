@@ -295,10 +295,10 @@ static void tree_eval(double *flat, int64_t n, int M, int k, int w, const bool *
 /* the largest nodes inside units [a, b): their k into ks, widths into ws */
 static int tree_cover(int M, int a, int b, int *ks, int *ws)
 {
-    int m = 0;
+    int m = 0, W = tree_width(M);
     for (int k = a; k < b;) {
         int w = 1;
-        while (k % (2 * w) == 0 && 2 * w <= tree_width(M) && (k + 2 * w < M ? k + 2 * w : M) <= b)
+        while (k % (2 * w) == 0 && 2 * w <= W && (k + 2 * w < M ? k + 2 * w : M) <= b)
             w *= 2;
         ks[m] = k;
         ws[m++] = w;
